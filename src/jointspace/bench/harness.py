@@ -1,0 +1,126 @@
+"""Fit joint models on a dataset split, evaluate them, and collect comparable rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split as sk_train_test_split
+
+from jointspace.data import MultiView, train_test_split
+from jointspace.metrics import canonical_correlations, cross_modal_retrieval, linear_probe_accuracy
+from jointspace.models.base import JointModel
+from jointspace.models.factory import make_model
+
+
+@dataclass
+class BenchResult:
+    """One method on one dataset: fit time and test-set figures."""
+
+    dataset: str
+    model: str
+    views: list[str]
+    n_components: int
+    fit_seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def choose_views(data: MultiView, views: Sequence[str] | None, model: JointModel) -> list[str]:
+    """The views a model is fitted on: those named, else all (the first two for 2-view models)."""
+    if views:
+        return data.select(views).view_names
+    names = data.view_names
+    return names[:2] if model.max_views == 2 else names
+
+
+def evaluate(model: JointModel, test: MultiView) -> dict[str, Any]:
+    """Test-set figures of a fitted model on the views it was fitted on.
+
+    Returns a dict with ``corr_sum`` (sum of the per-component correlations),
+    ``correlations`` (list), retrieval from the first view to the second and back
+    (``"a→b"``: R@1/5/10, MedR, MeanR, mAP, nDCG@10, P/Recall/F1@10; instance relevance by
+    ``groups`` (or pairing), label relevance for the ranking metrics when labels exist),
+    and ``probe_acc`` (linear-probe accuracy of the first view's embedding, when labelled:
+    trained on a stratified half of the test set, tested on the other half).
+    """
+    test = test.select(model.view_names_)
+    test = test.subset(test.complete_rows())
+    Z = model.transform(test)
+    corrs = canonical_correlations(*Z)
+    a, b = model.view_names_[:2]
+    labels = test.labels
+    out: dict[str, Any] = {
+        "corr_sum": float(corrs.sum()),
+        "correlations": [float(c) for c in corrs],
+        "retrieval": cross_modal_retrieval(
+            Z[0],
+            Z[1],
+            groups_a=test.relevance_groups,
+            groups_b=test.relevance_groups,
+            labels_a=labels,
+            labels_b=labels,
+            names=(a, b),
+        ),
+    }
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= 2:
+        fit_idx, probe_idx = sk_train_test_split(
+            np.arange(len(labels)), test_size=0.5, stratify=labels, random_state=0
+        )
+        out["probe_acc"] = linear_probe_accuracy(
+            Z[0][fit_idx], labels[fit_idx], Z[0][probe_idx], labels[probe_idx]
+        )
+    return out
+
+
+def run_bench(
+    data: MultiView,
+    models: Sequence[str],
+    *,
+    n_components: int,
+    reg: float | None = None,
+    views: Sequence[str] | None = None,
+    test_size: float = 0.2,
+    random_state: int = 0,
+    progress: Any = None,
+) -> list[BenchResult]:
+    """Fit each named model on a train split of ``data`` and evaluate it on the test split.
+
+    Args:
+        data: a MultiView with numeric views.
+        models: short model names (see :data:`jointspace.models.factory.MODELS`).
+        n_components: k for every model.
+        reg: ridge ε for the models that take one (None: each model's default).
+        views: views to use (default: see :func:`choose_views`).
+        test_size, random_state: the split (stratified, group-aware).
+        progress: optional callable(str) told which model starts.
+    Returns:
+        One BenchResult per model, in order.
+    """
+    train, test = train_test_split(data, test_size, random_state=random_state)
+    results = []
+    for name in models:
+        model = make_model(name, n_components=n_components, reg=reg)
+        names = choose_views(data, views, model)
+        if progress is not None:
+            progress(f"{name} on {data.meta.get('name', 'data')} ({', '.join(names)})")
+        start = time.perf_counter()
+        model.fit(train.select(names))
+        seconds = time.perf_counter() - start
+        results.append(
+            BenchResult(
+                data.meta.get("name", "data"),
+                name,
+                names,
+                n_components,
+                seconds,
+                evaluate(model, test),
+            )
+        )
+    return results

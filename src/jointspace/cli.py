@@ -1,0 +1,278 @@
+"""The ``jointspace`` command: datasets, fit, eval, bench.
+
+Heavy modules are imported inside the commands, so ``jointspace --help`` starts fast.
+Errors in the user's input print one line (``error: …``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Learn joint spaces for paired multi-view data, evaluate and compare them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="Built-in real datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "MedR", "mAP")
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn input errors into one clear line and exit status 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
+
+
+# --------------------------------------------------------------------------- datasets
+@datasets_app.command("list")
+@user_errors
+def datasets_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
+    """List the built-in datasets."""
+    from jointspace.data.datasets import list_datasets
+
+    infos = list_datasets()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "name": i.name,
+                    "views": list(i.views),
+                    "description": i.description,
+                    "citation": i.citation,
+                }
+                for i in infos
+            ]
+        )
+        return
+    table = Table(title="jointspace datasets")
+    for col in ("name", "views", "description"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(i.name, ", ".join(i.views), i.description)
+    console.print(table)
+
+
+@datasets_app.command("show")
+@user_errors
+def datasets_show(
+    name: str,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Load a dataset and describe its views, labels and source."""
+    import numpy as np
+
+    from jointspace.data.datasets import load_dataset
+
+    data = load_dataset(name)
+    info = {
+        "name": name,
+        "n_samples": data.n_samples,
+        "views": {
+            v: (list(data[v].shape[1:]) if data.is_numeric(v) else "raw") for v in data.view_names
+        },
+        "n_classes": None if data.labels is None else int(len(np.unique(data.labels))),
+        "description": data.meta.get("description"),
+        "citation": data.meta.get("citation"),
+    }
+    if as_json:
+        _print_json(info)
+        return
+    table = Table(title=f"{name}: {info['n_samples']} paired samples", show_header=False)
+    table.add_row(
+        "views",
+        ", ".join(
+            f"{v} ({d[0]}-d)" if isinstance(d, list) else v for v, d in info["views"].items()
+        ),
+    )
+    table.add_row("classes", str(info["n_classes"] or "none"))
+    table.add_row("description", str(info["description"]))
+    table.add_row("citation", str(info["citation"]))
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- fit / eval
+@app.command()
+@user_errors
+def fit(
+    dataset: str = typer.Option(..., help="Built-in dataset name (see `datasets list`)."),
+    model: str = typer.Option("cca", help="cca, pls, mcca, gcca or kcca."),
+    n_components: int = typer.Option(10, help="Dimension k of the joint space."),
+    reg: float = typer.Option(None, help="Ridge ε per view on the covariance scale."),
+    views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
+    test_size: float = typer.Option(0.2, help="Held-out fraction (stratified, group-aware)."),
+    seed: int = typer.Option(0, help="Seed of the split."),
+    out: str = typer.Option(..., help="Directory to save the fitted model to."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Fit a joint model on a dataset's training split and save it to OUT."""
+    import time
+
+    from jointspace.bench.harness import choose_views
+    from jointspace.data import train_test_split
+    from jointspace.data.datasets import load_dataset
+    from jointspace.models.factory import make_model
+
+    estimator = make_model(model, n_components=n_components, reg=reg)
+    data = load_dataset(dataset)
+    names = choose_views(data, _split_names(views), estimator)
+    train, _ = train_test_split(data, test_size, random_state=seed)
+    with console.status(f"fitting {model} on {dataset} ({len(train)} samples)"):
+        start = time.perf_counter()
+        estimator.fit(train.select(names))
+        seconds = time.perf_counter() - start
+    metadata = {
+        "dataset": dataset,
+        "views": names,
+        "test_size": test_size,
+        "seed": seed,
+        "model": model,
+        "fit_seconds": seconds,
+    }
+    estimator.save(out, metadata=metadata)
+    summary = {
+        **metadata,
+        "out": out,
+        "train_correlation_sum": float(estimator.canonical_correlations_.sum()),
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"fitted [bold]{model}[/] (k={n_components}) on {dataset} "
+            f"views {', '.join(names)} in {seconds:.2f} s; "
+            f"training correlation sum {summary['train_correlation_sum']:.3f}; "
+            f"saved to {out}"
+        )
+
+
+@app.command("eval")
+@user_errors
+def evaluate_cmd(
+    model_dir: str = typer.Argument(..., help="Directory written by `jointspace fit`."),
+    dataset: str = typer.Option(None, help="Dataset (default: the one the model was fit on)."),
+    test_size: float = typer.Option(None, help="Held-out fraction (default: as at fit)."),
+    seed: int = typer.Option(None, help="Seed of the split (default: as at fit)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Evaluate a saved model on the test split: correlations, retrieval, linear probe."""
+    from jointspace.bench.harness import evaluate
+    from jointspace.data import train_test_split
+    from jointspace.data.datasets import load_dataset
+    from jointspace.models import JointModel
+    from jointspace.models.persistence import read_metadata
+
+    meta = read_metadata(model_dir)
+    estimator = JointModel.load(model_dir)
+    name = dataset or meta.get("dataset")
+    if not name:
+        raise ValueError(f"{model_dir!r} does not record its dataset; pass --dataset")
+    data = load_dataset(name)
+    _, test = train_test_split(
+        data,
+        test_size if test_size is not None else meta.get("test_size", 0.2),
+        random_state=seed if seed is not None else meta.get("seed", 0),
+    )
+    result = evaluate(estimator, test)
+    if as_json:
+        _print_json({"model_dir": model_dir, "dataset": name, **result})
+        return
+    console.print(
+        f"{type(estimator).__name__} on {name} test split ({len(test)} samples): "
+        f"correlation sum {result['corr_sum']:.3f}"
+        + (f", linear probe {result['probe_acc']:.3f}" if "probe_acc" in result else "")
+    )
+    table = Table(title="cross-view retrieval")
+    table.add_column("direction")
+    for key in RETRIEVAL_KEYS:
+        table.add_column(key, justify="right")
+    for direction, scores in result["retrieval"].items():
+        table.add_row(direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- bench
+@app.command()
+@user_errors
+def bench(
+    dataset: str = typer.Option(..., help="Built-in dataset name."),
+    models: str = typer.Option("cca,pls,kcca", help="Comma-separated model names."),
+    n_components: int = typer.Option(10, help="Dimension k of the joint space."),
+    reg: float = typer.Option(1e-3, help="Ridge ε for the models that take one."),
+    views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
+    test_size: float = typer.Option(0.2, help="Held-out fraction."),
+    seed: int = typer.Option(0, help="Seed of the split."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Fit several models on one split and print a comparison table."""
+    from jointspace.bench.harness import run_bench
+    from jointspace.data.datasets import load_dataset
+
+    names = _split_names(models) or []
+    data = load_dataset(dataset)
+    with console.status("benchmarking") as status:
+        results = run_bench(
+            data,
+            names,
+            n_components=n_components,
+            reg=reg,
+            views=_split_names(views),
+            test_size=test_size,
+            random_state=seed,
+            progress=lambda msg: status.update(f"fitting {msg}"),
+        )
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+        return
+    first = results[0].metrics["retrieval"] if results else {}
+    table = Table(
+        title=f"{dataset}: k={n_components}, ε={reg}, test split {test_size}",
+        caption=f"test corr: sum of per-component correlations; retrieval "
+        f"{next(iter(first), '')} (R@K in %, MedR, mAP by label)",
+    )
+    for col in ("model", "views", "fit s", "corr", "probe", *RETRIEVAL_KEYS):
+        table.add_column(col, justify="left" if col in ("model", "views") else "right")
+    for r in results:
+        m = r.metrics
+        scores = next(iter(m["retrieval"].values()))
+        table.add_row(
+            r.model,
+            ",".join(r.views),
+            f"{r.fit_seconds:.2f}",
+            f"{m['corr_sum']:.2f}",
+            f"{m['probe_acc']:.3f}" if "probe_acc" in m else "–",
+            *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS),
+        )
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point of the ``jointspace`` console script."""
+    app()

@@ -1,0 +1,239 @@
+"""The contract every joint model keeps: fit, transform, transform_view, score, save, load.
+
+A joint model maps each of its views into one k-dimensional space. Subclasses implement
+``_fit_arrays`` (fit on complete rows, one float array per view) and ``_transform_array``
+(one view's rows into the joint space); this base class handles input forms (MultiView,
+dict, list), view names, masks, validation, scoring and persistence.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+
+from jointspace.data.multiview import MultiView, as_multiview
+from jointspace.models import persistence
+
+#: model class name → class, filled by subclassing; `load` only instantiates these
+MODEL_REGISTRY: dict[str, type[JointModel]] = {}
+
+
+class JointModel(TransformerMixin, BaseEstimator, ABC):
+    """Base class of joint-space models (scikit-learn estimator).
+
+    Fitted attributes common to all models:
+        view_names_ (list[str]), n_views_ (int), n_features_ (list[int], d_i per view),
+        n_components_ (int, k), canonical_correlations_ ((k,) training correlations of
+        the joint-space scores, averaged over view pairs).
+    """
+
+    #: minimum number of views the model accepts
+    min_views: ClassVar[int] = 2
+    #: maximum number of views (None: any)
+    max_views: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            MODEL_REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ input
+    def _validate_views(self, views: Any, *, fitting: bool) -> tuple[MultiView, list[np.ndarray]]:
+        """Turn any accepted input into a MultiView and its float arrays, checked."""
+        names = getattr(self, "view_names_", None) if not fitting else None
+        mv = as_multiview(views, names=names)
+        if not fitting:
+            self._check_fitted()
+            if mv.view_names != self.view_names_:
+                raise ValueError(
+                    f"views are {mv.view_names}; this model was fitted on {self.view_names_}"
+                )
+        n_views = len(mv.view_names)
+        if n_views < self.min_views or (self.max_views is not None and n_views > self.max_views):
+            expected = (
+                f"exactly {self.min_views}"
+                if self.min_views == self.max_views
+                else f"at least {self.min_views}"
+            )
+            raise ValueError(f"{type(self).__name__} got {n_views} views; expected {expected}")
+        arrays = mv.arrays()
+        if not fitting:
+            for name, a, d in zip(mv.view_names, arrays, self.n_features_):
+                if a.shape[1] != d:
+                    raise ValueError(f"view {name!r} has {a.shape[1]} features; expected {d}")
+        return mv, arrays
+
+    def _check_n_components(self, dims: list[int], names: list[str], n_rows: int) -> int:
+        k = self.n_components
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"n_components={k!r}; expected a positive integer")
+        smallest = int(np.argmin(dims))
+        if k > dims[smallest]:
+            raise ValueError(
+                f"n_components={k} is larger than the smallest view "
+                f"({names[smallest]!r}, {dims[smallest]} features)"
+            )
+        if k > n_rows - 1:
+            raise ValueError(f"n_components={k} needs more than {n_rows} complete samples")
+        return int(k)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "view_names_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def _view_index(self, view: str | int) -> int:
+        self._check_fitted()
+        if isinstance(view, int | np.integer):
+            if not 0 <= view < self.n_views_:
+                raise ValueError(f"view index {view} out of range; model has {self.n_views_} views")
+            return int(view)
+        if view not in self.view_names_:
+            raise ValueError(f"view {view!r} does not exist; views are {self.view_names_}")
+        return self.view_names_.index(view)
+
+    # --------------------------------------------------------------- contract
+    def fit(self, views: Any, y: Any = None) -> JointModel:
+        """Fit on paired views.
+
+        Args:
+            views: MultiView, dict name → (n, d_i) array, or list of (n, d_i) arrays.
+                Only samples where every view is observed are used.
+            y: ignored (scikit-learn compatibility).
+        Returns:
+            self.
+        """
+        mv, arrays = self._validate_views(views, fitting=True)
+        rows = mv.complete_rows()
+        arrays = [a[rows] for a in arrays]
+        self._check_n_components([a.shape[1] for a in arrays], mv.view_names, int(rows.sum()))
+        self._fit_arrays(arrays)
+        self._set_view_info(mv.view_names, [a.shape[1] for a in arrays])
+        return self
+
+    def _set_view_info(self, names: list[str], dims: list[int]) -> None:
+        self.view_names_ = list(names)
+        self.n_views_ = len(names)
+        self.n_features_ = list(dims)
+
+    def transform(self, views: Any) -> list[np.ndarray]:
+        """Map every view into the joint space.
+
+        Args:
+            views: same form and view names as in ``fit``, m samples.
+        Returns:
+            list of (m, k) arrays, one per view; rows of samples whose view is not
+            observed (mask) are NaN.
+        """
+        mv, arrays = self._validate_views(views, fitting=False)
+        out = []
+        for i, a in enumerate(arrays):
+            observed = mv.mask[:, i]
+            z = np.full((len(a), self.n_components_), np.nan)
+            if observed.any():
+                z[observed] = self._transform_array(i, a[observed])
+            out.append(z)
+        return out
+
+    def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
+        """``fit(views).transform(views)``."""
+        return self.fit(views, y).transform(views)
+
+    def transform_view(self, view: str | int, X: Any) -> np.ndarray:
+        """Map one view alone into the joint space (for queries).
+
+        Args:
+            view: view name (or index).
+            X: (m, d_view) array; a 1-D array is one sample.
+        Returns:
+            (m, k) array.
+        """
+        i = self._view_index(view)
+        arr = np.asarray(X, dtype=np.float64)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_[i]:
+            raise ValueError(
+                f"X for view {self.view_names_[i]!r} has shape {arr.shape}; "
+                f"expected (m, {self.n_features_[i]})"
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"X for view {self.view_names_[i]!r} has NaN or inf")
+        return self._transform_array(i, arr)
+
+    def score(self, views: Any, y: Any = None) -> float:
+        """Sum over components of the correlation of the joint-space scores on ``views``.
+
+        For three or more views each component's correlation is the mean over view pairs.
+        Only samples where every view is observed count.
+        """
+        from jointspace.metrics import canonical_correlations
+
+        mv = as_multiview(views, names=getattr(self, "view_names_", None))
+        Z = self.transform(mv.subset(mv.complete_rows()))
+        return float(np.sum(canonical_correlations(*Z)))
+
+    # ------------------------------------------------------------ persistence
+    def _fitted_state(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
+        """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save).
+
+        Args:
+            path: directory to write.
+            metadata: JSON-serializable notes kept beside the model (e.g. the dataset and
+                split it was fitted on); read back with
+                :func:`jointspace.models.persistence.read_metadata`.
+        """
+        self._check_fitted()
+        scalars, arrays = persistence.split_state(self._fitted_state())
+        config = {
+            "class": type(self).__name__,
+            "params": self.get_params(deep=False),
+            "state": scalars,
+            "metadata": metadata or {},
+        }
+        persistence.write_model_dir(path, config, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> JointModel:
+        """Load a model saved by :meth:`save`. ``JointModel.load`` returns whichever class was saved.
+
+        Raises:
+            ValueError: the directory holds another model class than ``cls``.
+        """
+        config, arrays = persistence.read_model_dir(path)
+        saved = MODEL_REGISTRY.get(config.get("class", ""))
+        if saved is None or not issubclass(saved, cls):
+            raise ValueError(
+                f"{str(path)!r} holds a {config.get('class')!r} model; expected {cls.__name__}"
+            )
+        model = saved(**config["params"])
+        for key, value in persistence.join_state(config["state"], arrays).items():
+            setattr(model, key, value)
+        return model
+
+    # ------------------------------------------------------------ subclasses
+    @abstractmethod
+    def _fit_arrays(self, arrays: list[np.ndarray]) -> None:
+        """Fit on complete rows: one (n, d_i) float array per view. Sets n_components_ etc."""
+
+    @abstractmethod
+    def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
+        """Map (m, d_i) rows of view i to (m, k) joint-space scores."""
+
+
+def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[float]:
+    """Broadcast a scalar or per-view parameter to a list of n_views non-negative floats."""
+    values = [float(value)] * n_views if np.isscalar(value) else [float(v) for v in value]
+    if len(values) != n_views:
+        raise ValueError(f"{name} has {len(values)} values; expected 1 or {n_views} (one per view)")
+    if any(v < 0 or not np.isfinite(v) for v in values):
+        raise ValueError(f"{name}={value!r}; expected non-negative finite values")
+    return values
