@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _METRICS = ("cosine", "dot", "euclidean")
+Ids = ArrayLike | None
 
 
 def _as_matrix(x: ArrayLike, name: str) -> np.ndarray:
@@ -56,6 +57,8 @@ def _as_vector(x: ArrayLike, name: str, n: int, rows_of: str) -> np.ndarray:
 
 def _encode(a: np.ndarray, b: np.ndarray, names: str) -> tuple[np.ndarray, np.ndarray]:
     """Map two id arrays to shared integer codes so that equal ids get equal codes."""
+    if (a.dtype.kind in "OSU") != (b.dtype.kind in "OSU"):
+        raise TypeError(f"{names} have dtypes {a.dtype} and {b.dtype}; expected comparable ids")
     try:
         _, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     except TypeError as err:
@@ -278,25 +281,14 @@ def cross_modal_retrieval(
     if len(names) != 2 or not all(isinstance(n, str) for n in names) or names[0] == names[1]:
         raise ValueError(f"names={names!r}; expected two different strings")
     a, b = names
+
+    def run(q: ArrayLike, g: ArrayLike, qg: Ids, gg: Ids, ql: Ids, gl: Ids) -> dict[str, float]:
+        ids = {"query_groups": qg, "gallery_groups": gg, "query_labels": ql, "gallery_labels": gl}
+        return retrieval_metrics(q, g, **ids, **kwargs)
+
     return {
-        f"{a}→{b}": retrieval_metrics(
-            za,
-            zb,
-            query_groups=groups_a,
-            gallery_groups=groups_b,
-            query_labels=labels_a,
-            gallery_labels=labels_b,
-            **kwargs,
-        ),
-        f"{b}→{a}": retrieval_metrics(
-            zb,
-            za,
-            query_groups=groups_b,
-            gallery_groups=groups_a,
-            query_labels=labels_b,
-            gallery_labels=labels_a,
-            **kwargs,
-        ),
+        f"{a}→{b}": run(za, zb, groups_a, groups_b, labels_a, labels_b),
+        f"{b}→{a}": run(zb, za, groups_b, groups_a, labels_b, labels_a),
     }
 
 

@@ -203,7 +203,7 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> JointModel:
-        """Load a model saved by :meth:`save`. ``JointModel.load`` returns whichever class was saved.
+        """Load a model saved by :meth:`save` (``JointModel.load`` returns the saved class).
 
         Raises:
             ValueError: the directory holds another model class than ``cls``.
