@@ -86,11 +86,14 @@ def test_nan_in_masked_out_row_accepted() -> None:
         MultiView({"text": np.ones((4, 2)), "audio": x}, mask=mask)
 
 
-def test_empty_view_and_single_sample_rejected() -> None:
+def test_empty_view_rejected_and_single_sample_cannot_be_fitted() -> None:
+    from jointspace.models import CCA
+
     with pytest.raises(ValueError, match="'e'.*empty"):
         MultiView({"e": np.zeros((0, 3))})
-    with pytest.raises(ValueError, match="single sample"):
-        MultiView({"a": np.zeros((1, 3)), "b": np.zeros((1, 2))})
+    one = MultiView({"a": np.ones((1, 3)), "b": np.ones((1, 2))})  # a valid single query
+    with pytest.raises(ValueError, match="CCA got 1 sample; expected at least 2"):
+        CCA(1).fit(one)
     with pytest.raises(ValueError):
         MultiView({})
 

@@ -37,7 +37,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+            Console(stderr=True).print(
+                f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
 
     return wrapper

@@ -53,7 +53,8 @@ class MultiView:
 
     Raises:
         ValueError: views with different row counts, NaN/inf in observed numeric rows,
-            an empty view, a single sample, a mask or labels of the wrong shape.
+            an empty view, a mask or labels of the wrong shape. (A single sample is a valid
+            query; fitting on one is refused by the models.)
     """
 
     views: dict[str, ViewData]
@@ -77,7 +78,7 @@ class MultiView:
         counts = {k: len(v) for k, v in self.views.items()}
         for k, c in counts.items():
             if c == 0:
-                raise ValueError(f"view {k!r} is empty; expected at least 2 samples")
+                raise ValueError(f"view {k!r} is empty; expected at least 1 sample")
             if isinstance(self.views[k], np.ndarray) and self.views[k].shape[1] == 0:
                 raise ValueError(f"view {k!r} has 0 features; expected at least 1 column")
         first = next(iter(counts))
@@ -85,8 +86,6 @@ class MultiView:
             if c != counts[first]:
                 raise ValueError(f"view {k!r} has {c} rows, view {first!r} has {counts[first]}")
         n = counts[first]
-        if n < 2:
-            raise ValueError("views hold a single sample; expected at least 2 paired samples")
         if self.mask is None:
             self.mask = np.ones((n, len(self.views)), dtype=bool)
         else:
@@ -217,8 +216,8 @@ class MultiView:
     ) -> Iterator[MultiView]:
         """Yield consecutive MultiView batches of at most ``batch_size`` samples.
 
-        A final batch of a single sample is merged into the previous one (a MultiView
-        holds at least 2 samples).
+        A final batch of a single sample is merged into the previous one, so that every
+        batch has a covariance.
         """
         if batch_size < 2:
             raise ValueError(f"batch_size is {batch_size}; expected at least 2")

@@ -109,6 +109,10 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             self.
         """
         mv, arrays = self._validate_views(views, fitting=True)
+        if mv.n_samples < 2:
+            raise ValueError(
+                f"{type(self).__name__} got 1 sample; expected at least 2 paired samples"
+            )
         rows = mv.complete_rows()
         arrays = [a[rows] for a in arrays]
         self._check_n_components([a.shape[1] for a in arrays], mv.view_names, int(rows.sum()))

@@ -90,7 +90,9 @@ class KCCA(JointModel):
         rng = np.random.default_rng(self.random_state)
         idx = np.arange(n) if m == n else np.sort(rng.choice(n, size=m, replace=False))
         if self.gamma is None:
-            self.gammas_ = [1.0 / (a.shape[1] * max(a.var(), np.finfo(float).tiny)) for a in arrays]
+            self.gammas_ = [
+                float(1.0 / (a.shape[1] * max(a.var(), np.finfo(float).tiny))) for a in arrays
+            ]
         else:
             self.gammas_ = [float(self.gamma)] * 2
         self.landmarks_ = [a[idx].copy() for a in arrays]

@@ -90,7 +90,7 @@ def inv_sqrt(C: np.ndarray) -> np.ndarray:
     """
     lam, V = np.linalg.eigh(C)
     keep = lam > RANK_TOL * max(lam[-1], np.finfo(float).tiny)
-    return V[:, keep] / np.sqrt(lam[keep])
+    return np.ascontiguousarray(V[:, keep] / np.sqrt(lam[keep]))
 
 
 def whitener(cov_block: np.ndarray, ridge: float) -> np.ndarray:
@@ -107,7 +107,7 @@ def whitener(cov_block: np.ndarray, ridge: float) -> np.ndarray:
         if info == 0:
             L_inv, info = lapack.dtrtri(L, lower=1)
             if info == 0:
-                return np.tril(L_inv).T
+                return np.ascontiguousarray(np.tril(L_inv).T)
     return inv_sqrt(C)
 
 

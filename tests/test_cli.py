@@ -1,0 +1,125 @@
+"""The `jointspace` command, run as a user runs it: a real subprocess of the console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = str(Path(sys.executable).with_name("jointspace"))
+
+
+def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [EXE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_datasets_list_and_show():
+    listed = json.loads(run("datasets", "list", "--json").stdout)
+    names = {d["name"] for d in listed}
+    assert {"mnist-halves", "noisy-mnist", "uci-mfeat", "nutrimouse", "linnerud"} <= names
+    assert all(d["description"] and d["citation"] for d in listed)
+    shown = json.loads(run("datasets", "show", "uci-mfeat", "--json").stdout)
+    assert shown["n_samples"] == 2000 and shown["n_classes"] == 10
+    assert shown["views"]["fac"] == [216]
+    assert "uci-mfeat" in run("datasets", "list").stdout
+
+
+def test_fit_then_eval_round_trip(tmp_path):
+    out = tmp_path / "cca"
+    fitted = json.loads(
+        run(
+            "fit",
+            "--dataset",
+            "mnist-halves",
+            "--model",
+            "cca",
+            "--n-components",
+            "50",
+            "--reg",
+            "1e-3",
+            "--out",
+            str(out),
+            "--json",
+        ).stdout
+    )
+    assert fitted["views"] == ["left", "right"] and (out / "arrays.safetensors").is_file()
+    report = json.loads(run("eval", str(out), "--json").stdout)
+    assert report["dataset"] == "mnist-halves"
+    assert report["corr_sum"] == pytest.approx(24.6, abs=0.1)  # same split as at fit
+    r = report["retrieval"]["left→right"]
+    assert 0 < r["R@1"] <= r["R@5"] <= r["R@10"] <= 100 and r["MedR"] >= 1
+    assert 0.5 < report["probe_acc"] <= 1
+    table = run("eval", str(out)).stdout
+    assert "left→right" in table and "right→left" in table and "R@10" in table
+
+
+def test_bench_compares_models():
+    rows = json.loads(
+        run(
+            "bench",
+            "--dataset",
+            "nutrimouse",
+            "--models",
+            "cca,pls,kcca",
+            "--n-components",
+            "3",
+            "--reg",
+            "0.1",
+            "--json",
+        ).stdout
+    )
+    assert [r["model"] for r in rows] == ["cca", "pls", "kcca"]
+    assert all(r["views"] == ["gene", "lipid"] and r["fit_seconds"] >= 0 for r in rows)
+    assert all(0 < r["metrics"]["corr_sum"] <= 3 for r in rows)
+    six = json.loads(
+        run(
+            "bench",
+            "--dataset",
+            "uci-mfeat",
+            "--models",
+            "mcca,gcca",
+            "--n-components",
+            "5",
+            "--json",
+        ).stdout
+    )
+    assert all(len(r["views"]) == 6 for r in six)
+    assert (
+        "pls"
+        in run(
+            "bench", "--dataset", "linnerud", "--models", "cca,pls", "--n-components", "2"
+        ).stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("datasets", "show", "mnist"), "unknown dataset 'mnist'"),
+        (("bench", "--dataset", "linnerud", "--models", "foo"), "unknown model 'foo'"),
+        (
+            ("bench", "--dataset", "uci-mfeat", "--models", "mcca", "--n-components", "10"),
+            "n_components=10 is larger than the smallest view ('mor', 6 features)",
+        ),
+        (("bench", "--dataset", "linnerud", "--views", "exercise,nope"), "view 'nope' does not"),
+        (("eval", "/nonexistent/model"), "is not a jointspace model directory"),
+    ],
+)
+def test_errors_are_one_clear_line(args, message):
+    proc = run(*args, ok=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], proc.stderr

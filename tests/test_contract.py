@@ -1,0 +1,214 @@
+"""The DESIGN.md contract: scikit-learn estimator, transform/transform_view/score, save/load,
+masks and clear errors — held by every model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jointspace import MultiView, load_dataset
+from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel
+from jointspace.models import persistence
+
+ALL = [
+    CCA(3, reg=1e-3),
+    PLS(3),
+    MCCA(3, reg=1e-3),
+    GCCA(3, reg=1e-3),
+    KCCA(3, reg=1e-2, n_landmarks=50),
+]
+IDS = [type(m).__name__ for m in ALL]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """400 real digit halves (train) and 100 (test), as MultiViews."""
+    data = load_dataset("mnist-halves")
+    return data.subset(np.arange(0, 5000, 10)[:400]), data.subset(np.arange(5, 5000, 10)[:100])
+
+
+# ------------------------------------------------------------------ scikit-learn checks
+class SingleMatrixAdapter(TransformerMixin, BaseEstimator):
+    """Runs a two-view model on one matrix, for scikit-learn's estimator checks.
+
+    The columns of X are split into two views (first half, second half; a single column is
+    used for both); ``transform`` returns the two joint-space embeddings side by side.
+    n_components is clipped to the smaller view so that any X the checks make is valid.
+    """
+
+    def __init__(self, model=None):
+        self.model = model
+
+    def _views(self, X):
+        half = max(1, X.shape[1] // 2)
+        return [X[:, :half], X[:, half:] if X.shape[1] > 1 else X]
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64)
+        views = self._views(X)
+        k = min(self.model.n_components, *(v.shape[1] for v in views))
+        self.model_ = clone(self.model).set_params(n_components=k).fit(views)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return np.hstack(self.model_.transform(self._views(X)))
+
+
+@parametrize_with_checks([SingleMatrixAdapter(m) for m in ALL])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("model", ALL, ids=IDS)
+def test_estimator_api(model, small):
+    train, test = small
+    params = model.get_params()
+    twin = clone(model)
+    assert twin.get_params() == params and twin is not model
+    assert not hasattr(twin, "weights_")  # constructor stores parameters only
+    twin.set_params(n_components=2)
+    assert twin.n_components == 2 and model.n_components == 3
+    Z = clone(model).fit(train).transform(test)
+    assert len(Z) == 2 and Z[0].shape == (100, 3)
+
+
+def test_grid_search_selects_ridge(small):
+    """GridSearchCV drives a model through its `score` (test correlation sum)."""
+    train, _ = small
+    X = np.hstack(train.arrays())
+    search = GridSearchCV(
+        SingleMatrixAdapter(CCA(5)),
+        {"model__reg": [0.0, 1e-2, 1.0]},
+        cv=3,
+        scoring=lambda est, X, y=None: est.model_.score(est._views(X)),
+    )
+    search.fit(X)
+    assert search.best_params_["model__reg"] > 0  # unregularized CCA overfits 392-d halves
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+# --------------------------------------------------------------- transform / score
+@pytest.mark.parametrize("model", ALL, ids=IDS)
+def test_transform_view_matches_transform(model, small):
+    train, test = small
+    model = clone(model).fit(train)
+    Z = model.transform(test)
+    np.testing.assert_allclose(model.transform_view("left", test["left"]), Z[0], atol=1e-12)
+    np.testing.assert_allclose(model.transform_view(1, test["right"]), Z[1], atol=1e-12)
+    np.testing.assert_allclose(model.transform_view("left", test["left"][0]), Z[0][:1], atol=1e-12)
+    from jointspace.metrics import canonical_correlations
+
+    assert model.score(test) == pytest.approx(canonical_correlations(*Z).sum())
+
+
+def test_inputs_as_multiview_dict_or_list_agree(small):
+    train, test = small
+    a = CCA(4, reg=1e-3).fit(train)
+    b = CCA(4, reg=1e-3).fit({"left": train["left"], "right": train["right"]})
+    c = CCA(4, reg=1e-3).fit([train["left"], train["right"]])
+    for m in (b, c):
+        np.testing.assert_allclose(m.transform(test.arrays())[0], a.transform(test)[0])
+    assert a.view_names_ == ["left", "right"] and c.view_names_ == ["view0", "view1"]
+
+
+def test_masked_views_are_not_zero_filled(small):
+    train, test = small
+    mask = np.ones((len(train), 2), dtype=bool)
+    mask[:50, 1] = False
+    right = train["right"].copy()
+    right[:50] = np.nan  # unobserved rows may hold anything
+    masked = MultiView({"left": train["left"], "right": right}, mask=mask)
+    model = CCA(4, reg=1e-3).fit(masked)
+    complete = CCA(4, reg=1e-3).fit(train.subset(np.arange(50, len(train))))
+    np.testing.assert_allclose(model.weights_[0], complete.weights_[0], atol=1e-10)
+    Z = model.transform(masked)
+    assert np.isnan(Z[1][:50]).all() and np.isfinite(Z[1][50:]).all()
+    assert np.isfinite(Z[0]).all()
+
+
+# ---------------------------------------------------------------------------- save/load
+@pytest.mark.parametrize("model", ALL, ids=IDS)
+def test_save_load_round_trip(model, small, tmp_path):
+    train, test = small
+    model = clone(model).fit(train)
+    model.save(tmp_path / "model", metadata={"dataset": "mnist-halves"})
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert files == ["arrays.safetensors", "config.json"]
+    loaded = JointModel.load(tmp_path / "model")
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    for za, zb in zip(model.transform(test), loaded.transform(test)):
+        np.testing.assert_array_equal(za, zb)
+    assert persistence.read_metadata(tmp_path / "model") == {"dataset": "mnist-halves"}
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["class"] == type(model).__name__
+
+
+def test_failed_save_keeps_previous_model(small, tmp_path, monkeypatch):
+    train, test = small
+    good = CCA(3, reg=1e-3).fit(train)
+    good.save(tmp_path / "m")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persistence, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        CCA(2, reg=1e-3).fit(train).save(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary left behind
+    np.testing.assert_array_equal(
+        CCA.load(tmp_path / "m").transform(test)[0], good.transform(test)[0]
+    )
+
+
+def test_load_checks_class_and_directory(small, tmp_path):
+    train, _ = small
+    CCA(3, reg=1e-3).fit(train).save(tmp_path / "cca")
+    with pytest.raises(ValueError, match="holds a 'CCA' model; expected PLS"):
+        PLS.load(tmp_path / "cca")
+    with pytest.raises(FileNotFoundError, match="not a jointspace model directory"):
+        JointModel.load(tmp_path)
+    with pytest.raises(ValueError, match="is a file"):
+        CCA(3).fit(train).save(tmp_path / "cca" / "config.json")
+
+
+# ------------------------------------------------------------------------------ errors
+def test_clear_errors(small):
+    train, _ = small
+    X1, X2 = train["left"], train["right"]
+    with pytest.raises(ValueError, match="view 'view1' has 399 rows, view 'view0' has 400"):
+        CCA(2).fit([X1, X2[:-1]])
+    bad = X2.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="view 'view1' has NaN or inf in 1 observed rows"):
+        CCA(2).fit([X1, bad])
+    with pytest.raises(
+        ValueError,
+        match=r"n_components=10 is larger than the smallest view "
+        r"\('view1', 4 features\)",
+    ):
+        CCA(10).fit([X1, X2[:, :4]])
+    with pytest.raises(ValueError, match="CCA got 3 views; expected exactly 2"):
+        CCA(2).fit([X1, X2, X2])
+    with pytest.raises(ValueError, match="MCCA got 1 views; expected at least 2"):
+        MCCA(2).fit([X1])
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        load_dataset("mnist")
+    model = CCA(2, reg=1e-3).fit(train)
+    with pytest.raises(ValueError, match=r"X for view 'left' has shape \(5, 10\); expected"):
+        model.transform_view("left", np.zeros((5, 10)))
+    with pytest.raises(ValueError, match="view 'top' does not exist"):
+        model.transform_view("top", X1)
+    with pytest.raises(ValueError, match="fitted on \\['left', 'right'\\]"):
+        model.transform({"a": X1, "b": X2})
+    with pytest.raises(ValueError, match="reg has 3 values; expected 1 or 2"):
+        CCA(2, reg=[0.1, 0.1, 0.1]).fit(train)
+    with pytest.raises(ValueError, match="n_components=0"):
+        CCA(0).fit(train)
