@@ -13,8 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jointspace import MultiView, load_dataset
-from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel
-from jointspace.models import persistence
+from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel, persistence
 
 ALL = [
     CCA(3, reg=1e-3),
