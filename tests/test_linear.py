@@ -197,3 +197,18 @@ def test_kcca_poly_kernel_and_bad_kernel(mfeat_split):
     assert np.isfinite(model.transform([test[0], test[2]])[0]).all()
     with pytest.raises(ValueError, match="kernel='cosine'; expected one of rbf, poly, linear"):
         KCCA(3, kernel="cosine").fit(tr)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6], ids=["uncentered-products", "large-offset"])
+def test_covariance_accumulator_matches_numpy(offset, rng):
+    """Chunked covariance equals np.cov, also where a huge mean forces centering first."""
+    from jointspace.models.linear.solvers import CovarianceAccumulator
+
+    X1 = rng.normal(size=(1000, 7)) + offset
+    X2 = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 3)) - offset
+    acc = CovarianceAccumulator([7, 3])
+    for chunk in np.array_split(np.arange(1000), 7):
+        acc.update([X1[chunk], X2[chunk]])
+    ref = np.cov(np.hstack([X1, X2]).T)
+    np.testing.assert_allclose(acc.covariance(), ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.concatenate(acc.means()), np.hstack([X1, X2]).mean(0), rtol=1e-12)

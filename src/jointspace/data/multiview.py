@@ -95,9 +95,10 @@ class MultiView:
                     f"mask has shape {self.mask.shape}; expected ({n}, {len(self.views)})"
                 )
         for j, (k, v) in enumerate(self.views.items()):
-            if isinstance(v, np.ndarray):
-                observed = v[self.mask[:, j]]
-                if observed.dtype.kind == "f" and not np.isfinite(observed).all():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                observed = v if self.mask[:, j].all() else v[self.mask[:, j]]
+                # fast path: a finite sum means every value is finite
+                if not np.isfinite(observed.sum()) and not np.isfinite(observed).all():
                     bad = int((~np.isfinite(observed)).any(axis=1).sum())
                     raise ValueError(
                         f"view {k!r} has NaN or inf in {bad} observed rows; expected finite "

@@ -113,12 +113,17 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             raise ValueError(
                 f"{type(self).__name__} got 1 sample; expected at least 2 paired samples"
             )
-        rows = mv.complete_rows()
-        arrays = [a[rows] for a in arrays]
-        self._check_n_components([a.shape[1] for a in arrays], mv.view_names, int(rows.sum()))
+        arrays = self._complete_rows(mv, arrays)
+        self._check_n_components([a.shape[1] for a in arrays], mv.view_names, len(arrays[0]))
         self._fit_arrays(arrays)
         self._set_view_info(mv.view_names, [a.shape[1] for a in arrays])
         return self
+
+    @staticmethod
+    def _complete_rows(mv: MultiView, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The rows of ``arrays`` where every view is observed (no copy when all are)."""
+        rows = mv.complete_rows()
+        return arrays if rows.all() else [a[rows] for a in arrays]
 
     def _set_view_info(self, names: list[str], dims: list[int]) -> None:
         self.view_names_ = list(names)

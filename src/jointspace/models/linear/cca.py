@@ -16,6 +16,11 @@ from jointspace.models.linear.solvers import CovarianceAccumulator, Solution
 FIT_CHUNK_ROWS = 16_384
 
 
+#: attributes derived from the running statistics; after ``partial_fit`` they are solved
+#: again on first use
+_SOLVED = ("weights_", "objective_", "canonical_correlations_", "means_", "n_components_")
+
+
 class _CovarianceModel(JointModel):
     """A linear model solved from the joint covariance: fit at once or by ``partial_fit``.
 
@@ -29,59 +34,76 @@ class _CovarianceModel(JointModel):
         acc = CovarianceAccumulator([a.shape[1] for a in arrays])
         for start in range(0, len(arrays[0]), FIT_CHUNK_ROWS):
             acc.update([a[start : start + FIT_CHUNK_ROWS] for a in arrays])
-        self._solve_from(acc)
+        self._keep_statistics(acc)
+        self._solve(acc)
 
     def partial_fit(self, views: Any, y: Any = None) -> _CovarianceModel:
-        """Add a chunk of rows and update the model (streaming covariance).
+        """Add a chunk of rows to the running covariance (streaming).
 
         Calling ``partial_fit`` on chunks that together hold the rows of ``X`` gives the
-        same model as ``fit(X)`` (to rounding). Memory is O(D²), D = Σ d_i, whatever n.
+        same model as ``fit(X)`` (to rounding). Each call costs O(m·D²) for m rows
+        (D = Σ d_i) and memory O(D²), whatever the total n; the model itself is
+        solved again on first use (``transform``, ``weights_``, ``save``, …), not per chunk.
 
         Args:
-            views: a chunk, same form as for ``fit`` (at least 2 rows); after the first
-                call the view names and feature counts must match.
+            views: a chunk, same form as for ``fit``; after the first call the view names
+                and feature counts must match.
         Returns:
             self.
         """
-        first = not hasattr(self, "view_names_")
+        first = "joint_scatter_" not in self.__dict__
         mv, arrays = self._validate_views(views, fitting=first)
-        rows = mv.complete_rows()
-        arrays = [a[rows] for a in arrays]
+        arrays = self._complete_rows(mv, arrays)
         dims = [a.shape[1] for a in arrays]
         if first:
             self._check_n_components(dims, mv.view_names, n_rows=np.iinfo(np.int64).max)
             acc = CovarianceAccumulator(dims)
         else:
-            acc = self._accumulator()
+            acc = self._statistics()
         acc.update(arrays)
-        self._solve_from(acc)
+        self._keep_statistics(acc)
+        for name in _SOLVED:
+            self.__dict__.pop(name, None)
         self._set_view_info(mv.view_names, dims)
         return self
 
-    def _accumulator(self) -> CovarianceAccumulator:
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: solve a model left pending by partial_fit.
+        if name in _SOLVED and "joint_scatter_" in self.__dict__:
+            self._solve(self._statistics())
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _keep_statistics(self, acc: CovarianceAccumulator) -> None:
+        self.n_samples_seen_ = acc.n
+        self.joint_mean_, self.joint_scatter_ = acc.mean, acc.scatter
+
+    def _statistics(self) -> CovarianceAccumulator:
+        """An accumulator holding the saved running statistics (after load, or clone)."""
         acc = CovarianceAccumulator(self.n_features_)
         acc.n, acc.mean, acc.scatter = self.n_samples_seen_, self.joint_mean_, self.joint_scatter_
         return acc
 
-    def _solve_from(self, acc: CovarianceAccumulator) -> None:
+    def _solve(self, acc: CovarianceAccumulator) -> None:
         if acc.n - 1 < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} needs more than {acc.n} complete samples"
             )
-        dims = acc.dims
-        cov = acc.covariance()
-        solution = self._solve(cov, dims)
+        cov, dims = acc.covariance(), acc.dims
+        solution = self._solve_covariance(cov, dims)
         self.weights_ = solvers.fix_signs(solution.weights)
         self.objective_ = solution.objective
         self.canonical_correlations_ = solvers.correlations_from_cov(cov, dims, self.weights_)
         self.means_ = acc.means()
         self.n_components_ = self.weights_[0].shape[1]
-        self.n_samples_seen_ = acc.n
-        self.joint_mean_, self.joint_scatter_ = acc.mean, acc.scatter
 
     @abstractmethod
-    def _solve(self, cov: np.ndarray, dims: list[int]) -> Solution:
+    def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         """Weights and objective from the (D, D) covariance and per-view dims."""
+
+    def _fitted_state(self) -> dict[str, Any]:
+        self.weights_  # noqa: B018 - solves a model left pending by partial_fit
+        return super()._fitted_state()
 
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
         return (X - self.means_[i]) @ self.weights_[i]
@@ -113,7 +135,7 @@ class CCA(_CovarianceModel):
         self.n_components = n_components
         self.reg = reg
 
-    def _solve(self, cov: np.ndarray, dims: list[int]) -> Solution:
+    def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         return solvers.solve_cca(cov, dims, per_view("reg", self.reg, 2), self.n_components)
 
 
@@ -132,7 +154,7 @@ class PLS(_CovarianceModel):
     def __init__(self, n_components: int = 2):
         self.n_components = n_components
 
-    def _solve(self, cov: np.ndarray, dims: list[int]) -> Solution:
+    def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         return solvers.solve_pls(cov, dims, self.n_components)
 
 
@@ -151,7 +173,7 @@ class MCCA(_CovarianceModel):
         self.n_components = n_components
         self.reg = reg
 
-    def _solve(self, cov: np.ndarray, dims: list[int]) -> Solution:
+    def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         reg = per_view("reg", self.reg, len(dims))
         return solvers.solve_mcca(cov, dims, reg, self.n_components)
 
@@ -172,6 +194,6 @@ class GCCA(_CovarianceModel):
         self.n_components = n_components
         self.reg = reg
 
-    def _solve(self, cov: np.ndarray, dims: list[int]) -> Solution:
+    def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         reg = per_view("reg", self.reg, len(dims))
         return solvers.solve_gcca(cov, dims, reg, self.n_components)

@@ -14,18 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import blas, lapack
 
 #: eigenvalues below this fraction of the largest are treated as zero (rank truncation)
 RANK_TOL = 1e-12
 
 
+#: a chunk's uncentered products are used when every feature's mean² / variance is below
+#: this (rounding then costs at most ~1e-10 relative); otherwise the chunk is centered first
+MAX_MEAN_TO_VARIANCE = 1e6
+
+
 class CovarianceAccumulator:
     """Running mean and scatter matrix of the stacked views, merged chunk by chunk.
 
-    Chunks are merged with the pairwise update of Chan, Golub & LeVeque (1979), which is
-    exact in exact arithmetic and stable in floating point, so the result does not depend
-    on how the rows were chunked (up to rounding). Memory is O(D²), independent of n.
+    Each chunk's scatter comes from the per-block products X_iᵀX_j of the views as given
+    (no stacked or centered copy: the cost is the n·D² flops of the products themselves),
+    minus m·μμᵀ. Where a feature's mean is so large against its spread that this
+    subtraction would lose precision, the chunk is centered first instead. Chunks are
+    merged with the pairwise update of Chan, Golub & LeVeque (1979), so the result does not
+    depend on the chunking (up to rounding). Memory is O(D²), independent of n.
 
     Args:
         dims: feature count d_i of each view.
@@ -36,43 +43,54 @@ class CovarianceAccumulator:
         total = sum(self.dims)
         self.n = 0
         self.mean = np.zeros(total)
-        self.scatter = np.zeros((total, total))  # upper triangle kept current
+        self.scatter = np.zeros((total, total))
 
     def update(self, arrays: list[np.ndarray]) -> None:
         """Add a chunk: one (m, d_i) float array per view, m ≥ 1 rows."""
         m = arrays[0].shape[0]
         if m == 0:
             return
-        X = np.empty((m, sum(self.dims)), order="F")
-        start = 0
-        for a in arrays:
-            X[:, start : start + a.shape[1]] = a
-            start += a.shape[1]
-        chunk_mean = X.mean(axis=0)
-        X -= chunk_mean
-        # syrk: XᵀX on the upper triangle only, half the flops of a general matrix product
-        chunk_scatter = blas.dsyrk(1.0, X, trans=1, lower=0)
+        ones = np.ones(m)
+        chunk_mean = np.concatenate([ones @ a for a in arrays]) / m
+        scatter = self._block_products(arrays)
+        scatter -= np.outer(chunk_mean * m, chunk_mean)
+        variance = np.diag(scatter) / m
+        if np.any(chunk_mean**2 > MAX_MEAN_TO_VARIANCE * np.maximum(variance, 0.0)):
+            centered = [a - mu for a, mu in zip(arrays, self._split(chunk_mean))]
+            scatter = self._block_products(centered)
         if self.n == 0:
-            self.scatter = chunk_scatter
-            self.mean = chunk_mean
+            self.scatter, self.mean = scatter, chunk_mean
         else:
             n_total = self.n + m
             delta = chunk_mean - self.mean
-            self.scatter += chunk_scatter
-            self.scatter += np.triu(np.outer(delta, delta * (self.n * m / n_total)))
-            self.mean = self.mean + delta * (m / n_total)
+            self.scatter += scatter
+            self.scatter += np.outer(delta, delta * (self.n * m / n_total))
+            self.mean += delta * (m / n_total)
         self.n += m
 
+    def _block_products(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """(D, D) matrix of the blocks X_iᵀX_j (numpy runs X_iᵀX_i as a syrk)."""
+        out = np.empty((len(self.mean), len(self.mean)))
+        sl = block_slices(self.dims)
+        for i, a in enumerate(arrays):
+            for j in range(i, len(arrays)):
+                out[sl[i], sl[j]] = a.T @ arrays[j]
+                if j != i:
+                    out[sl[j], sl[i]] = out[sl[i], sl[j]].T
+        return out
+
+    def _split(self, joint: np.ndarray) -> list[np.ndarray]:
+        return [joint[s] for s in block_slices(self.dims)]
+
     def covariance(self) -> np.ndarray:
-        """The (D, D) sample covariance (divisor n − 1), symmetric."""
+        """The (D, D) sample covariance (divisor n − 1)."""
         if self.n < 2:
             raise ValueError(f"covariance needs at least 2 samples, got {self.n}")
-        upper = np.triu(self.scatter)
-        return (upper + np.triu(upper, 1).T) / (self.n - 1)
+        return self.scatter / (self.n - 1)
 
     def means(self) -> list[np.ndarray]:
         """Per-view means, each (d_i,)."""
-        return [self.mean[s] for s in block_slices(self.dims)]
+        return [mu.copy() for mu in self._split(self.mean)]
 
 
 def block_slices(dims: list[int]) -> list[slice]:
@@ -103,11 +121,10 @@ def whitener(cov_block: np.ndarray, ridge: float) -> np.ndarray:
     """
     C = cov_block + ridge * np.eye(len(cov_block))
     if ridge > 0 and np.trace(C) / ridge < 1.0 / RANK_TOL:
-        L, info = lapack.dpotrf(C, lower=1)
-        if info == 0:
-            L_inv, info = lapack.dtrtri(L, lower=1)
-            if info == 0:
-                return np.ascontiguousarray(np.tril(L_inv).T)
+        try:
+            return np.ascontiguousarray(np.linalg.inv(np.linalg.cholesky(C)).T)
+        except np.linalg.LinAlgError:
+            pass
     return inv_sqrt(C)
 
 
