@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from jointspace.data.multiview import MultiView, as_multiview
+from jointspace.metrics import canonical_correlations
 from jointspace.models import persistence
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
@@ -181,8 +182,6 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
         For three or more views each component's correlation is the mean over view pairs.
         Only samples where every view is observed count.
         """
-        from jointspace.metrics import canonical_correlations
-
         mv = as_multiview(views, names=getattr(self, "view_names_", None))
         Z = self.transform(mv.subset(mv.complete_rows()))
         return float(np.sum(canonical_correlations(*Z)))
