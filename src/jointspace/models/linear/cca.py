@@ -30,7 +30,7 @@ class _CovarianceModel(JointModel):
     ``joint_scatter_`` (D, D) from which ``partial_fit`` continues (also after ``load``).
     """
 
-    def _fit_arrays(self, arrays: list[np.ndarray]) -> None:
+    def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         acc = CovarianceAccumulator([a.shape[1] for a in arrays])
         for start in range(0, len(arrays[0]), FIT_CHUNK_ROWS):
             acc.update([a[start : start + FIT_CHUNK_ROWS] for a in arrays])

@@ -82,7 +82,7 @@ class KCCA(JointModel):
             )
         return linear_kernel(X, Y)
 
-    def _fit_arrays(self, arrays: list[np.ndarray]) -> None:
+    def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel={self.kernel!r}; expected one of {', '.join(KERNELS)}")
         n = len(arrays[0])

@@ -1,0 +1,199 @@
+"""The deep members of the correlation family share this base: towers trained by the one
+:class:`~jointspace.train.Trainer`, then a linear CCA/GCCA head fitted on the towers' outputs
+over the whole training set, so ``transform`` returns whitened canonical variates."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from jointspace.models.base import JointModel
+from jointspace.models.deep.towers import build_tower
+from jointspace.train import Trainer
+
+#: rows per forward pass when encoding outside training
+ENCODE_CHUNK = 4096
+
+
+class TowerNetwork(nn.Module):
+    """One tower per view (plus whatever a model adds); Gaussian input noise in training.
+
+    Subclasses implement ``training_loss(views, mask)`` and ``validation_score(views, mask)``
+    for the :class:`~jointspace.train.Trainer`.
+    """
+
+    def __init__(self, towers: Sequence[nn.Module], input_noise: float = 0.0):
+        super().__init__()
+        self.towers = nn.ModuleList(towers)
+        self.input_noise = input_noise
+
+    def encode_all(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each view through its tower; noisy inputs in training mode."""
+        if self.training and self.input_noise > 0:
+            views = [v + self.input_noise * torch.randn_like(v) for v in views]
+        return [tower(v) for tower, v in zip(self.towers, views)]
+
+
+class DeepJointModel(JointModel):
+    """Base class of deep joint models (scikit-learn estimator, JointModel contract).
+
+    Args:
+        n_components: k, dimension of the joint space (the linear head's output).
+        tower: per-view network: "mlp", "linear", "cnn", a dict ``{"kind": ..., **options}``,
+            an ``nn.Module`` mapping (m, d_i) → (m, out_dim), or a list of these (one per view).
+        hidden, activation, dropout, batch_norm: the MLP towers' layout.
+        out_dim: width of the towers' outputs (None: n_components).
+        epochs, batch_size, lr, weight_decay, schedule, patience: training (see
+            :class:`~jointspace.train.Trainer`).
+        input_noise: standard deviation of Gaussian noise added to inputs in training.
+        reg: ridge on the minibatch covariances of the correlation loss.
+        head_reg: ridge of the final linear CCA/GCCA on the towers' outputs.
+        val_fraction: share of the training rows held out for early stopping (0: none).
+        device, threads, random_state, checkpoint_dir, resume, progress: see the Trainer.
+
+    Fitted attributes: ``network_`` (the trained towers), ``history_`` (per-epoch loss and
+    validation score), ``best_epoch_``, ``head_weights_`` / ``head_means_`` (linear head),
+    ``canonical_correlations_`` (training set), ``n_components_``.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 10,
+        *,
+        tower: Any = "mlp",
+        hidden: Sequence[int] = (1024, 1024),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        out_dim: int | None = None,
+        epochs: int = 50,
+        batch_size: int = 500,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str = "cosine",
+        patience: int | None = 10,
+        input_noise: float = 0.0,
+        reg: float = 1e-3,
+        head_reg: float = 1e-4,
+        val_fraction: float = 0.1,
+        device: str = "cpu",
+        threads: int | None = None,
+        random_state: int | None = 0,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ):
+        self.n_components = n_components
+        self.tower = tower
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.out_dim = out_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.patience = patience
+        self.input_noise = input_noise
+        self.reg = reg
+        self.head_reg = head_reg
+        self.val_fraction = val_fraction
+        self.device = device
+        self.threads = threads
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.progress = progress
+
+    # ------------------------------------------------------------------ building
+    def _towers(self, dims: list[int]) -> list[nn.Module]:
+        specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)
+        if len(specs) != len(dims):
+            raise ValueError(f"tower has {len(specs)} entries; expected one per view ({len(dims)})")
+        mlp = {"hidden": tuple(self.hidden), "activation": self.activation,
+               "dropout": self.dropout, "batch_norm": self.batch_norm}
+        return [build_tower(s, d, self._out_dim, **mlp) for s, d in zip(specs, dims)]
+
+    @property
+    def _out_dim(self) -> int:
+        return int(self.out_dim or self.n_components)
+
+    @abstractmethod
+    def _build_network(self, dims: list[int]) -> TowerNetwork:
+        """The trainable network for views of widths ``dims``."""
+
+    @abstractmethod
+    def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
+        """The linear model fitted on the towers' outputs (complete rows)."""
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        if self.out_dim is not None and self.out_dim < self.n_components:
+            raise ValueError(f"out_dim={self.out_dim} is smaller than n_components="
+                             f"{self.n_components}")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        torch.manual_seed(seed)
+        network = self._build_network([a.shape[1] for a in arrays])
+        n = len(mask)
+        n_val = int(round(self.val_fraction * n))
+        order = np.random.default_rng(seed).permutation(n)
+        val, train = (order[:n_val], order[n_val:]) if n_val >= 2 else (None, order)
+        trainer = Trainer(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            weight_decay=self.weight_decay, schedule=self.schedule, patience=self.patience,
+            device=self.device, threads=self.threads, random_state=self.random_state,
+            checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.progress,
+        )
+        result = trainer.fit(
+            network, [a[train] for a in arrays], mask[train],
+            None if val is None else [a[val] for a in arrays],
+            None if val is None else mask[val],
+        )
+        self.network_ = network.cpu()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self._fit_head_on(arrays, mask)
+
+    def _fit_head_on(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        complete = mask.all(axis=1)
+        outputs = [self._encode(i, a[complete]) for i, a in enumerate(arrays)]
+        head = self._fit_head(outputs)
+        self.head_weights_, self.head_means_ = head.weights_, head.means_
+        self.canonical_correlations_ = head.canonical_correlations_
+        self.n_components_ = head.n_components_
+
+    def _encode(self, i: int, X: np.ndarray) -> np.ndarray:
+        """(m, d_i) rows of view i → (m, out_dim) tower outputs, float64."""
+        tower = self.network_.towers[i]
+        tower.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(X), ENCODE_CHUNK):
+                chunk = torch.as_tensor(X[s:s + ENCODE_CHUNK], dtype=torch.float32)
+                out.append(tower(chunk).double().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self._out_dim))
+
+    def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
+        return (self._encode(i, X) - self.head_means_[i]) @ self.head_weights_[i]
+
+    # ------------------------------------------------------------------ persistence
+    def _fitted_state(self) -> dict[str, Any]:
+        state = super()._fitted_state()
+        network = state.pop("network_")
+        state["network_state_"] = {k: v.detach().cpu().numpy()
+                                   for k, v in network.state_dict().items()}
+        return state
+
+    def _after_load(self) -> None:
+        weights = self.__dict__.pop("network_state_")
+        torch.manual_seed(0)
+        network = self._build_network(self.n_features_)
+        network.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        self.network_ = network.eval()

@@ -1,0 +1,112 @@
+"""Towers: the per-view networks of the deep models (MLP, a small CNN, or the user's own)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation={name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Sequential):
+    """Fully connected tower: (m, in_dim) → (m, out_dim).
+
+    Each hidden layer is Linear → [BatchNorm1d] → activation → [Dropout]; the last layer
+    is Linear. ``hidden=()`` gives a linear tower.
+
+    Args:
+        in_dim, out_dim: input and output widths.
+        hidden: widths of the hidden layers.
+        activation: one of :data:`ACTIVATIONS`.
+        dropout: dropout probability after each hidden activation.
+        batch_norm: batch normalization before each hidden activation.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (1024, 1024),
+                 activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False):
+        layers: list[nn.Module] = []
+        width = in_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, out_dim))
+        super().__init__(*layers)
+
+
+class CNN(nn.Module):
+    """Small convolutional tower for image views given as flat rows: (m, C·H·W) → (m, out_dim).
+
+    Blocks of Conv3×3 → BatchNorm → activation → MaxPool2, then global average pooling and
+    a Linear layer. A flat row is reshaped to (C, H, W); a square grayscale image is
+    inferred when ``image_shape`` is None.
+
+    Args:
+        in_dim, out_dim: flat input width (C·H·W) and output width.
+        image_shape: (C, H, W), or None for a square single-channel image.
+        channels: output channels of each convolutional block.
+        activation: one of :data:`ACTIVATIONS`.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, image_shape: Sequence[int] | None = None,
+                 channels: Sequence[int] = (32, 64), activation: str = "relu"):
+        super().__init__()
+        if image_shape is None:
+            side = math.isqrt(in_dim)
+            if side * side != in_dim:
+                raise ValueError(
+                    f"a CNN tower needs image_shape for a {in_dim}-d view (not a square image)"
+                )
+            image_shape = (1, side, side)
+        if math.prod(image_shape) != in_dim:
+            raise ValueError(f"image_shape {tuple(image_shape)} has {math.prod(image_shape)} "
+                             f"values; the view has {in_dim}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        blocks: list[nn.Module] = []
+        c_in = self.image_shape[0]
+        for c in channels:
+            blocks += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c),
+                       _activation(activation), nn.MaxPool2d(2)]
+            c_in = c
+        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c_in, out_dim)
+
+    def forward(self, x):  # noqa: ANN001, ANN201 - torch convention
+        return self.head(self.features(x.reshape(-1, *self.image_shape)))
+
+
+def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
+    """A tower from its spec: "mlp", "linear", "cnn", a dict ``{"kind": ..., **options}``, or
+    an ``nn.Module`` (used as given: it must map (m, in_dim) to (m, out_dim)).
+
+    ``mlp_options`` (hidden, activation, dropout, batch_norm) apply to "mlp".
+    """
+    if isinstance(spec, nn.Module):
+        return spec
+    options: dict[str, Any] = {}
+    if isinstance(spec, dict):
+        options = {k: v for k, v in spec.items() if k != "kind"}
+        spec = spec.get("kind", "mlp")
+    if spec == "mlp":
+        return MLP(in_dim, out_dim, **{**mlp_options, **options})
+    if spec == "linear":
+        return MLP(in_dim, out_dim, hidden=())
+    if spec == "cnn":
+        return CNN(in_dim, out_dim, **options)
+    raise ValueError(f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', a dict or an nn.Module")

@@ -1,0 +1,229 @@
+"""One trainer for every deep model: minibatches, validation, early stopping, schedule,
+checkpoints and resume, seeding, progress, device and threads.
+
+The trainer knows nothing of the model's objective. It trains any ``nn.Module`` that
+provides
+
+    training_loss(views, mask) -> dict[str, Tensor]   # "loss" is minimized; others are shown
+    validation_score(views, mask) -> float            # higher is better
+
+where ``views`` is a list of (m, d_i) float tensors and ``mask`` an (m, n_views) bool tensor
+of observed views.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from jointspace.train.checkpoint import load_checkpoint, save_checkpoint
+
+SCHEDULES = ("constant", "cosine", "step")
+
+
+class Trainable(Protocol):
+    """What the trainer needs from a model (an ``nn.Module``)."""
+
+    def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]: ...
+
+    def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float: ...
+
+
+@dataclass
+class TrainResult:
+    """What training did: per-epoch ``history`` rows and the epoch whose weights were kept."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = -math.inf
+    stopped_early: bool = False
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" → CUDA when present, else CPU; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _lr_factor(schedule: str, epoch: int, epochs: int, warmup: int) -> float:
+    if epoch < warmup:
+        return (epoch + 1) / (warmup + 1)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / max(1, epochs - warmup)))
+    if schedule == "step":
+        return 0.1 ** ((epoch - warmup) // max(1, (epochs - warmup) // 3))
+    return 1.0
+
+
+@dataclass
+class Trainer:
+    """Minibatch training with AdamW.
+
+    Args:
+        epochs: maximum number of passes over the training rows.
+        batch_size: rows per step (the last, smaller batch is merged into the previous one).
+        lr, weight_decay: AdamW settings.
+        schedule: learning-rate schedule per epoch: "constant", "cosine" or "step"
+            (×0.1 at each third); ``warmup`` epochs ramp up linearly first.
+        patience: stop when the validation score has not improved for this many epochs
+            (None: never); the best epoch's weights are restored at the end.
+        grad_clip: clip the gradient norm to this (None: no clipping).
+        device: "cpu", "cuda", "auto", …
+        threads: torch CPU threads during training (None: leave as is).
+        random_state: seed; the same seed gives the same weights. Each epoch's shuffling
+            and noise are seeded by (random_state, epoch), so a resumed run continues
+            exactly as an uninterrupted one.
+        checkpoint_dir: directory to write a checkpoint to after every epoch (None: none;
+            nothing is written anywhere else).
+        resume: continue from the checkpoint in ``checkpoint_dir`` if there is one.
+        progress: show a progress bar with the loss and the validation score.
+    """
+
+    epochs: int = 50
+    batch_size: int = 500
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: int = 0
+    patience: int | None = 10
+    grad_clip: float | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    random_state: int | None = 0
+    checkpoint_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool = True
+
+    def fit(
+        self,
+        model: nn.Module,
+        train_views: Sequence[np.ndarray],
+        train_mask: np.ndarray,
+        val_views: Sequence[np.ndarray] | None = None,
+        val_mask: np.ndarray | None = None,
+    ) -> TrainResult:
+        """Train ``model`` (a :class:`Trainable` module) in place; returns the TrainResult.
+
+        Args:
+            train_views: one (n, d_i) array per view (unobserved rows hold anything finite).
+            train_mask: (n, n_views) bool, observed views.
+            val_views, val_mask: the validation rows, same form (None: no validation; the
+                last epoch is kept).
+        """
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size={self.batch_size}; expected at least 2")
+        device = resolve_device(self.device)
+        previous_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._fit(model.to(device), device, train_views, train_mask,
+                             val_views, val_mask)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _fit(self, model, device, train_views, train_mask, val_views, val_mask) -> TrainResult:
+        seed = 0 if self.random_state is None else int(self.random_state)
+        X = [torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
+             for v in train_views]
+        M = torch.as_tensor(np.asarray(train_mask), dtype=torch.bool, device=device)
+        V = VM = None
+        if val_views is not None:
+            V = [torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
+                 for v in val_views]
+            VM = torch.as_tensor(np.asarray(val_mask), dtype=torch.bool, device=device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr,
+                                      weight_decay=self.weight_decay)
+        result, best_state, start = TrainResult(), None, 0
+        ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        if ckpt is not None and self.resume and (ckpt / "trainer.json").is_file():
+            start, result, best_state = load_checkpoint(ckpt, model, optimizer)
+        n = len(M)
+        with _progress_bar(self.progress, self.epochs, start) as bar:
+            for epoch in range(start, self.epochs):
+                for group in optimizer.param_groups:
+                    group["lr"] = self.lr * _lr_factor(self.schedule, epoch, self.epochs,
+                                                       self.warmup)
+                torch.manual_seed(seed * 1_000_003 + epoch)
+                order = torch.randperm(n, device=device)
+                model.train()
+                totals: dict[str, float] = {}
+                starts = list(range(0, n, self.batch_size))
+                if len(starts) > 1 and n - starts[-1] < 2:
+                    starts.pop()
+                for i, s in enumerate(starts):
+                    idx = order[s: starts[i + 1] if i + 1 < len(starts) else n]
+                    terms = model.training_loss([x[idx] for x in X], M[idx])
+                    optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                    if self.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                    optimizer.step()
+                    for k, v in terms.items():
+                        totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx) / n
+                row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **totals}
+                if V is not None:
+                    model.eval()
+                    with torch.no_grad():
+                        row["val_score"] = float(model.validation_score(V, VM))
+                    score = row["val_score"]
+                else:
+                    score = -totals["loss"]
+                result.history.append(row)
+                if V is None:
+                    result.best_score, result.best_epoch = score, epoch
+                elif score > result.best_score or not math.isfinite(result.best_score):
+                    result.best_score, result.best_epoch = score, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                if ckpt is not None:
+                    save_checkpoint(ckpt, model, optimizer, epoch, result, best_state)
+                bar.update(row)
+                if (V is not None and self.patience is not None
+                        and epoch - result.best_epoch >= self.patience):
+                    result.stopped_early = True
+                    break
+        if best_state is not None and V is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return result
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager
+    """A rich progress bar over epochs showing the loss and validation score (or nothing)."""
+
+    def __init__(self, enabled: bool, epochs: int, start: int):
+        self.enabled, self.epochs, self.start = enabled, epochs, start
+
+    def __enter__(self) -> _progress_bar:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]training"), BarColumn(),
+                                TextColumn("epoch {task.completed}/{task.total}"),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=self.epochs, completed=self.start,
+                                          info="")
+        return self
+
+    def update(self, row: dict[str, float]) -> None:
+        if self.enabled:
+            info = f"loss {row['loss']:.4g}"
+            if "val_score" in row:
+                info += f"  val {row['val_score']:.4g}"
+            self.bar.update(self.task, advance=1, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
