@@ -27,6 +27,24 @@ app.add_typer(datasets_app, name="datasets")
 console = Console()
 RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "MedR", "mAP")
 
+# training options of the deep models (dcca, dccae, dgcca); linear models ignore them
+EPOCHS = typer.Option(None, help="Deep models: training epochs.")
+BATCH_SIZE = typer.Option(None, help="Deep models: minibatch size.")
+LR = typer.Option(None, help="Deep models: learning rate.")
+HIDDEN = typer.Option(None, help="Deep models: hidden widths, e.g. 1024,1024.")
+ACTIVATION = typer.Option(None, help="Deep models: relu, gelu, tanh, sigmoid, …")
+INPUT_NOISE = typer.Option(None, help="Deep models: std of Gaussian input noise in training.")
+WEIGHT_DECAY = typer.Option(None, help="Deep models: AdamW weight decay.")
+DEVICE = typer.Option(None, help="Deep models: cpu, cuda or auto.")
+
+
+def _model_params(epochs, batch_size, lr, hidden, activation, input_noise, weight_decay,
+                  device) -> dict[str, Any]:  # noqa: ANN001 - typer values
+    widths = None if hidden is None else tuple(int(h) for h in _split_names(hidden) or [])
+    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": widths,
+            "activation": activation, "input_noise": input_noise,
+            "weight_decay": weight_decay, "device": device}
+
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn input errors into one clear line and exit status 2, not a traceback."""
@@ -132,6 +150,9 @@ def fit(
     test_size: float = typer.Option(0.2, help="Held-out fraction (stratified, group-aware)."),
     seed: int = typer.Option(0, help="Seed of the split."),
     out: str = typer.Option(..., help="Directory to save the fitted model to."),
+    epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, lr: float = LR, hidden: str = HIDDEN,
+    activation: str = ACTIVATION, input_noise: float = INPUT_NOISE,
+    weight_decay: float = WEIGHT_DECAY, device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit a joint model on a dataset's training split and save it to OUT."""
@@ -142,14 +163,18 @@ def fit(
     from jointspace.data.datasets import load_dataset
     from jointspace.models.factory import make_model
 
-    estimator = make_model(model, n_components=n_components, reg=reg)
+    params = _model_params(epochs, batch_size, lr, hidden, activation, input_noise,
+                           weight_decay, device)
+    estimator = make_model(model, n_components=n_components, reg=reg, random_state=seed,
+                           progress=not as_json, **params)
     data = load_dataset(dataset)
     names = choose_views(data, _split_names(views), estimator)
     train, _ = train_test_split(data, test_size, random_state=seed)
-    with console.status(f"fitting {model} on {dataset} ({len(train)} samples)"):
-        start = time.perf_counter()
-        estimator.fit(train.select(names))
-        seconds = time.perf_counter() - start
+    if not as_json:
+        console.print(f"fitting {model} on {dataset} ({len(train)} samples)", highlight=False)
+    start = time.perf_counter()
+    estimator.fit(train.select(names))
+    seconds = time.perf_counter() - start
     metadata = {
         "dataset": dataset,
         "views": names,
@@ -231,6 +256,9 @@ def bench(
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
     test_size: float = typer.Option(0.2, help="Held-out fraction."),
     seed: int = typer.Option(0, help="Seed of the split."),
+    epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, lr: float = LR, hidden: str = HIDDEN,
+    activation: str = ACTIVATION, input_noise: float = INPUT_NOISE,
+    weight_decay: float = WEIGHT_DECAY, device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit several models on one split and print a comparison table."""
@@ -239,17 +267,14 @@ def bench(
 
     names = _split_names(models) or []
     data = load_dataset(dataset)
-    with console.status("benchmarking") as status:
-        results = run_bench(
-            data,
-            names,
-            n_components=n_components,
-            reg=reg,
-            views=_split_names(views),
-            test_size=test_size,
-            random_state=seed,
-            progress=lambda msg: status.update(f"fitting {msg}"),
-        )
+    params = _model_params(epochs, batch_size, lr, hidden, activation, input_noise,
+                           weight_decay, device)
+    results = run_bench(
+        data, names, n_components=n_components, reg=reg, views=_split_names(views),
+        test_size=test_size, random_state=seed, progress=not as_json,
+        announce=None if as_json else lambda msg: console.print(f"fitting {msg}"),
+        **params,
+    )
     if as_json:
         _print_json([r.as_dict() for r in results])
         return

@@ -88,7 +88,8 @@ def run_bench(
     views: Sequence[str] | None = None,
     test_size: float = 0.2,
     random_state: int = 0,
-    progress: Any = None,
+    announce: Any = None,
+    **model_params: Any,
 ) -> list[BenchResult]:
     """Fit each named model on a train split of ``data`` and evaluate it on the test split.
 
@@ -98,18 +99,22 @@ def run_bench(
         n_components: k for every model.
         reg: ridge ε for the models that take one (None: each model's default).
         views: views to use (default: see :func:`choose_views`).
-        test_size, random_state: the split (stratified, group-aware).
-        progress: optional callable(str) told which model starts.
+        test_size, random_state: the split (stratified, group-aware); the seed also seeds
+            the models that take one.
+        announce: optional callable(str) told which model starts.
+        **model_params: further model options (epochs, lr, …; models without them skip
+            those in :data:`jointspace.models.factory.OPTIONAL`).
     Returns:
         One BenchResult per model, in order.
     """
     train, test = train_test_split(data, test_size, random_state=random_state)
     results = []
     for name in models:
-        model = make_model(name, n_components=n_components, reg=reg)
+        model = make_model(name, n_components=n_components, reg=reg,
+                           random_state=random_state, **model_params)
         names = choose_views(data, views, model)
-        if progress is not None:
-            progress(f"{name} on {data.meta.get('name', 'data')} ({', '.join(names)})")
+        if announce is not None:
+            announce(f"{name} on {data.meta.get('name', 'data')} ({', '.join(names)})")
         start = time.perf_counter()
         model.fit(train.select(names))
         seconds = time.perf_counter() - start

@@ -22,14 +22,16 @@ MODELS: dict[str, type[JointModel]] = {
 }
 
 #: parameters that are passed to every model and silently skipped by those without them
-OPTIONAL = {"reg"}
+OPTIONAL = {"reg", "epochs", "batch_size", "lr", "hidden", "activation", "input_noise",
+            "weight_decay", "device", "random_state", "progress"}
 
 
 def make_model(name: str, **params: Any) -> JointModel:
     """Build the model called ``name`` with the parameters it accepts.
 
-    Parameters set to None are left at the model's default. ``reg`` is skipped for models
-    without a ridge (PLS); any other parameter a model does not take is an error.
+    Parameters set to None are left at the model's default. The shared options in
+    :data:`OPTIONAL` (``reg``, the training options) are skipped for models without them;
+    any other parameter a model does not take is an error.
 
     Raises:
         ValueError: unknown model name or parameter.

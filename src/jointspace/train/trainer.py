@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +110,7 @@ class Trainer:
         train_mask: np.ndarray,
         val_views: Sequence[np.ndarray] | None = None,
         val_mask: np.ndarray | None = None,
+        callback: Callable[[int, nn.Module, dict[str, float]], None] | None = None,
     ) -> TrainResult:
         """Train ``model`` (a :class:`Trainable` module) in place; returns the TrainResult.
 
@@ -118,6 +119,8 @@ class Trainer:
             train_mask: (n, n_views) bool, observed views.
             val_views, val_mask: the validation rows, same form (None: no validation; the
                 last epoch is kept).
+            callback: called after every epoch as ``callback(epoch, model, history_row)``
+                (e.g. to log or evaluate; the model is in eval mode during the call).
         """
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
@@ -129,11 +132,12 @@ class Trainer:
             torch.set_num_threads(self.threads)
         try:
             return self._fit(model.to(device), device, train_views, train_mask,
-                             val_views, val_mask)
+                             val_views, val_mask, callback)
         finally:
             torch.set_num_threads(previous_threads)
 
-    def _fit(self, model, device, train_views, train_mask, val_views, val_mask) -> TrainResult:
+    def _fit(self, model, device, train_views, train_mask, val_views, val_mask,
+             callback) -> TrainResult:
         seed = 0 if self.random_state is None else int(self.random_state)
         X = [torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
              for v in train_views]
@@ -189,6 +193,9 @@ class Trainer:
                 if ckpt is not None:
                     save_checkpoint(ckpt, model, optimizer, epoch, result, best_state)
                 bar.update(row)
+                if callback is not None:
+                    model.eval()
+                    callback(epoch, model, row)
                 if (V is not None and self.patience is not None
                         and epoch - result.best_epoch >= self.patience):
                     result.stopped_early = True

@@ -134,6 +134,22 @@ class DeepJointModel(JointModel):
         """The linear model fitted on the towers' outputs (complete rows)."""
 
     # ------------------------------------------------------------------ fitting
+    def fit(self, views: Any, y: Any = None, *, callback: Any = None) -> DeepJointModel:
+        """Train on paired views (see :meth:`JointModel.fit`).
+
+        Args:
+            views: MultiView, dict or list of (n, d_i) arrays.
+            y: ignored.
+            callback: optional ``callback(epoch, network, history_row)`` after every epoch.
+        Returns:
+            self.
+        """
+        self._callback = callback
+        try:
+            return super().fit(views, y)
+        finally:
+            del self._callback
+
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         if self.out_dim is not None and self.out_dim < self.n_components:
             raise ValueError(f"out_dim={self.out_dim} is smaller than n_components="
@@ -155,6 +171,7 @@ class DeepJointModel(JointModel):
             network, [a[train] for a in arrays], mask[train],
             None if val is None else [a[val] for a in arrays],
             None if val is None else mask[val],
+            callback=getattr(self, "_callback", None),
         )
         self.network_ = network.cpu()
         self.history_ = result.history
