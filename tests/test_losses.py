@@ -53,7 +53,8 @@ def test_gcca_loss_matches_solver_and_two_view_identity(rng):
     lam = GCCALoss(reg=1e-12).eigenvalues([a, b]).numpy()
     np.testing.assert_allclose(lam[:4], 1 + rho, atol=1e-6)
     assert torch.autograd.gradcheck(
-        lambda x: GCCALoss(3, reg=1e-2)([x, b]), (a.clone().requires_grad_(True),))
+        lambda x: GCCALoss(3, reg=1e-2)([x, b]), (a.clone().requires_grad_(True),)
+    )
 
 
 def test_gcca_loss_ignores_masked_rows(rng):
@@ -70,8 +71,9 @@ def test_gcca_loss_ignores_masked_rows(rng):
 @pytest.mark.parametrize(
     "case", ["batch smaller than outputs", "constant features", "duplicated samples"]
 )
-@pytest.mark.parametrize("loss", [CCALoss(10, reg=1e-3), GCCALoss(10, reg=1e-3)],
-                         ids=["cca", "gcca"])
+@pytest.mark.parametrize(
+    "loss", [CCALoss(10, reg=1e-3), GCCALoss(10, reg=1e-3)], ids=["cca", "gcca"]
+)
 def test_losses_finite_on_degenerate_batches(rng, case, loss):
     m = 6 if case == "batch smaller than outputs" else 64
     leaf1 = torch.tensor(rng.normal(size=(m, 20)), dtype=torch.float32, requires_grad=True)

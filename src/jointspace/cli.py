@@ -38,12 +38,20 @@ WEIGHT_DECAY = typer.Option(None, help="Deep models: AdamW weight decay.")
 DEVICE = typer.Option(None, help="Deep models: cpu, cuda or auto.")
 
 
-def _model_params(epochs, batch_size, lr, hidden, activation, input_noise, weight_decay,
-                  device) -> dict[str, Any]:  # noqa: ANN001 - typer values
+def _model_params(
+    epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+) -> dict[str, Any]:  # noqa: ANN001 - typer values
     widths = None if hidden is None else tuple(int(h) for h in _split_names(hidden) or [])
-    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": widths,
-            "activation": activation, "input_noise": input_noise,
-            "weight_decay": weight_decay, "device": device}
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "hidden": widths,
+        "activation": activation,
+        "input_noise": input_noise,
+        "weight_decay": weight_decay,
+        "device": device,
+    }
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,9 +158,14 @@ def fit(
     test_size: float = typer.Option(0.2, help="Held-out fraction (stratified, group-aware)."),
     seed: int = typer.Option(0, help="Seed of the split."),
     out: str = typer.Option(..., help="Directory to save the fitted model to."),
-    epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, lr: float = LR, hidden: str = HIDDEN,
-    activation: str = ACTIVATION, input_noise: float = INPUT_NOISE,
-    weight_decay: float = WEIGHT_DECAY, device: str = DEVICE,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    hidden: str = HIDDEN,
+    activation: str = ACTIVATION,
+    input_noise: float = INPUT_NOISE,
+    weight_decay: float = WEIGHT_DECAY,
+    device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit a joint model on a dataset's training split and save it to OUT."""
@@ -163,10 +176,12 @@ def fit(
     from jointspace.data.datasets import load_dataset
     from jointspace.models.factory import make_model
 
-    params = _model_params(epochs, batch_size, lr, hidden, activation, input_noise,
-                           weight_decay, device)
-    estimator = make_model(model, n_components=n_components, reg=reg, random_state=seed,
-                           progress=not as_json, **params)
+    params = _model_params(
+        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+    )
+    estimator = make_model(
+        model, n_components=n_components, reg=reg, random_state=seed, progress=not as_json, **params
+    )
     data = load_dataset(dataset)
     names = choose_views(data, _split_names(views), estimator)
     train, _ = train_test_split(data, test_size, random_state=seed)
@@ -256,9 +271,14 @@ def bench(
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
     test_size: float = typer.Option(0.2, help="Held-out fraction."),
     seed: int = typer.Option(0, help="Seed of the split."),
-    epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, lr: float = LR, hidden: str = HIDDEN,
-    activation: str = ACTIVATION, input_noise: float = INPUT_NOISE,
-    weight_decay: float = WEIGHT_DECAY, device: str = DEVICE,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    hidden: str = HIDDEN,
+    activation: str = ACTIVATION,
+    input_noise: float = INPUT_NOISE,
+    weight_decay: float = WEIGHT_DECAY,
+    device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit several models on one split and print a comparison table."""
@@ -267,11 +287,18 @@ def bench(
 
     names = _split_names(models) or []
     data = load_dataset(dataset)
-    params = _model_params(epochs, batch_size, lr, hidden, activation, input_noise,
-                           weight_decay, device)
+    params = _model_params(
+        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+    )
     results = run_bench(
-        data, names, n_components=n_components, reg=reg, views=_split_names(views),
-        test_size=test_size, random_state=seed, progress=not as_json,
+        data,
+        names,
+        n_components=n_components,
+        reg=reg,
+        views=_split_names(views),
+        test_size=test_size,
+        random_state=seed,
+        progress=not as_json,
         announce=None if as_json else lambda msg: console.print(f"fitting {msg}"),
         **params,
     )

@@ -121,14 +121,16 @@ class ReconstructionLoss(nn.Module):
             raise ValueError(f"kind={kind!r}; expected 'mse' or 'bce'")
         self.kind = kind
 
-    def forward(self, X_hat: torch.Tensor, X: torch.Tensor,
-                observed: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, X_hat: torch.Tensor, X: torch.Tensor, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """X_hat, X (m, d); observed optional (m,) bool → scalar."""
         if self.kind == "mse":
             per_row = (X_hat - X).pow(2).mean(dim=1)
         else:
             per_row = nn.functional.binary_cross_entropy_with_logits(
-                X_hat, X, reduction="none").mean(dim=1)
+                X_hat, X, reduction="none"
+            ).mean(dim=1)
         if observed is None:
             return per_row.mean()
         w = observed.to(per_row.dtype)

@@ -110,8 +110,9 @@ def run_bench(
     train, test = train_test_split(data, test_size, random_state=random_state)
     results = []
     for name in models:
-        model = make_model(name, n_components=n_components, reg=reg,
-                           random_state=random_state, **model_params)
+        model = make_model(
+            name, n_components=n_components, reg=reg, random_state=random_state, **model_params
+        )
         names = choose_views(data, views, model)
         if announce is not None:
             announce(f"{name} on {data.meta.get('name', 'data')} ({', '.join(names)})")

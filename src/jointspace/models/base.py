@@ -119,8 +119,9 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             )
         if self.fits_missing_views:
             mask = mv.mask
-            arrays = [a if m.all() else np.where(m[:, None], a, 0.0)
-                      for a, m in zip(arrays, mask.T)]
+            arrays = [
+                a if m.all() else np.where(m[:, None], a, 0.0) for a, m in zip(arrays, mask.T)
+            ]
         else:
             arrays = self._complete_rows(mv, arrays)
             mask = np.ones((len(arrays[0]), len(arrays)), dtype=bool)

@@ -22,8 +22,19 @@ MODELS: dict[str, type[JointModel]] = {
 }
 
 #: parameters that are passed to every model and silently skipped by those without them
-OPTIONAL = {"reg", "epochs", "batch_size", "lr", "hidden", "activation", "input_noise",
-            "weight_decay", "device", "random_state", "progress"}
+OPTIONAL = {
+    "reg",
+    "epochs",
+    "batch_size",
+    "lr",
+    "hidden",
+    "activation",
+    "input_noise",
+    "weight_decay",
+    "device",
+    "random_state",
+    "progress",
+}
 
 
 def make_model(name: str, **params: Any) -> JointModel:

@@ -111,8 +111,10 @@ def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.nda
             lists[key] = len(value)
             for i, v in enumerate(value):
                 arrays[f"{key}.{i}"] = v
-        elif isinstance(value, dict) and value and all(
-            isinstance(v, np.ndarray) for v in value.values()
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, np.ndarray) for v in value.values())
         ):
             dicts[key] = list(value)
             for name, v in value.items():

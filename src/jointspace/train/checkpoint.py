@@ -31,19 +31,30 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def save_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    epoch: int, result: Any, best_state: dict[str, torch.Tensor] | None) -> None:
+def save_checkpoint(
+    directory: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    result: Any,
+    best_state: dict[str, torch.Tensor] | None,
+) -> None:
     """Write the state after ``epoch`` to ``directory`` (replacing the previous checkpoint)."""
     tensors, opt_meta = _optimizer_tensors(optimizer)
     with atomic_directory(directory) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  tmp / "model.safetensors")
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            tmp / "model.safetensors",
+        )
         if best_state is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in best_state.items()},
-                      tmp / "best.safetensors")
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in best_state.items()},
+                tmp / "best.safetensors",
+            )
         save_file(tensors, tmp / "optimizer.safetensors")
-        (tmp / "trainer.json").write_text(json.dumps(
-            {"epoch": epoch, "result": asdict(result), "optimizer": opt_meta}, indent=1))
+        (tmp / "trainer.json").write_text(
+            json.dumps({"epoch": epoch, "result": asdict(result), "optimizer": opt_meta}, indent=1)
+        )
 
 
 def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer):

@@ -48,7 +48,7 @@ class TrainResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" → CUDA when present, else CPU; otherwise the named device."""
+    """ "auto" → CUDA when present, else CPU; otherwise the named device."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -131,24 +131,30 @@ class Trainer:
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            return self._fit(model.to(device), device, train_views, train_mask,
-                             val_views, val_mask, callback)
+            return self._fit(
+                model.to(device), device, train_views, train_mask, val_views, val_mask, callback
+            )
         finally:
             torch.set_num_threads(previous_threads)
 
-    def _fit(self, model, device, train_views, train_mask, val_views, val_mask,
-             callback) -> TrainResult:
+    def _fit(
+        self, model, device, train_views, train_mask, val_views, val_mask, callback
+    ) -> TrainResult:
         seed = 0 if self.random_state is None else int(self.random_state)
-        X = [torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
-             for v in train_views]
+        X = [
+            torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device) for v in train_views
+        ]
         M = torch.as_tensor(np.asarray(train_mask), dtype=torch.bool, device=device)
         V = VM = None
         if val_views is not None:
-            V = [torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
-                 for v in val_views]
+            V = [
+                torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
+                for v in val_views
+            ]
             VM = torch.as_tensor(np.asarray(val_mask), dtype=torch.bool, device=device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr,
-                                      weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
         result, best_state, start = TrainResult(), None, 0
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         if ckpt is not None and self.resume and (ckpt / "trainer.json").is_file():
@@ -157,8 +163,9 @@ class Trainer:
         with _progress_bar(self.progress, self.epochs, start) as bar:
             for epoch in range(start, self.epochs):
                 for group in optimizer.param_groups:
-                    group["lr"] = self.lr * _lr_factor(self.schedule, epoch, self.epochs,
-                                                       self.warmup)
+                    group["lr"] = self.lr * _lr_factor(
+                        self.schedule, epoch, self.epochs, self.warmup
+                    )
                 torch.manual_seed(seed * 1_000_003 + epoch)
                 order = torch.randperm(n, device=device)
                 model.train()
@@ -167,7 +174,7 @@ class Trainer:
                 if len(starts) > 1 and n - starts[-1] < 2:
                     starts.pop()
                 for i, s in enumerate(starts):
-                    idx = order[s: starts[i + 1] if i + 1 < len(starts) else n]
+                    idx = order[s : starts[i + 1] if i + 1 < len(starts) else n]
                     terms = model.training_loss([x[idx] for x in X], M[idx])
                     optimizer.zero_grad(set_to_none=True)
                     terms["loss"].backward()
@@ -196,8 +203,11 @@ class Trainer:
                 if callback is not None:
                     model.eval()
                     callback(epoch, model, row)
-                if (V is not None and self.patience is not None
-                        and epoch - result.best_epoch >= self.patience):
+                if (
+                    V is not None
+                    and self.patience is not None
+                    and epoch - result.best_epoch >= self.patience
+                ):
                     result.stopped_early = True
                     break
         if best_state is not None and V is not None:
@@ -216,12 +226,15 @@ class _progress_bar:  # noqa: N801 - used as a context manager
         if self.enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("[bold]training"), BarColumn(),
-                                TextColumn("epoch {task.completed}/{task.total}"),
-                                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+            self.bar = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                TextColumn("epoch {task.completed}/{task.total}"),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+            )
             self.bar.start()
-            self.task = self.bar.add_task("train", total=self.epochs, completed=self.start,
-                                          info="")
+            self.task = self.bar.add_task("train", total=self.epochs, completed=self.start, info="")
         return self
 
     def update(self, row: dict[str, float]) -> None:

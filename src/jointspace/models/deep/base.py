@@ -117,8 +117,12 @@ class DeepJointModel(JointModel):
         specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)
         if len(specs) != len(dims):
             raise ValueError(f"tower has {len(specs)} entries; expected one per view ({len(dims)})")
-        mlp = {"hidden": tuple(self.hidden), "activation": self.activation,
-               "dropout": self.dropout, "batch_norm": self.batch_norm}
+        mlp = {
+            "hidden": tuple(self.hidden),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "batch_norm": self.batch_norm,
+        }
         return [build_tower(s, d, self._out_dim, **mlp) for s, d in zip(specs, dims)]
 
     @property
@@ -152,8 +156,9 @@ class DeepJointModel(JointModel):
 
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         if self.out_dim is not None and self.out_dim < self.n_components:
-            raise ValueError(f"out_dim={self.out_dim} is smaller than n_components="
-                             f"{self.n_components}")
+            raise ValueError(
+                f"out_dim={self.out_dim} is smaller than n_components={self.n_components}"
+            )
         seed = 0 if self.random_state is None else int(self.random_state)
         torch.manual_seed(seed)
         network = self._build_network([a.shape[1] for a in arrays])
@@ -162,13 +167,23 @@ class DeepJointModel(JointModel):
         order = np.random.default_rng(seed).permutation(n)
         val, train = (order[:n_val], order[n_val:]) if n_val >= 2 else (None, order)
         trainer = Trainer(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            weight_decay=self.weight_decay, schedule=self.schedule, patience=self.patience,
-            device=self.device, threads=self.threads, random_state=self.random_state,
-            checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.progress,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            patience=self.patience,
+            device=self.device,
+            threads=self.threads,
+            random_state=self.random_state,
+            checkpoint_dir=self.checkpoint_dir,
+            resume=self.resume,
+            progress=self.progress,
         )
         result = trainer.fit(
-            network, [a[train] for a in arrays], mask[train],
+            network,
+            [a[train] for a in arrays],
+            mask[train],
             None if val is None else [a[val] for a in arrays],
             None if val is None else mask[val],
             callback=getattr(self, "_callback", None),
@@ -193,7 +208,7 @@ class DeepJointModel(JointModel):
         out = []
         with torch.no_grad():
             for s in range(0, len(X), ENCODE_CHUNK):
-                chunk = torch.as_tensor(X[s:s + ENCODE_CHUNK], dtype=torch.float32)
+                chunk = torch.as_tensor(X[s : s + ENCODE_CHUNK], dtype=torch.float32)
                 out.append(tower(chunk).double().numpy())
         return np.concatenate(out) if out else np.zeros((0, self._out_dim))
 
@@ -204,8 +219,9 @@ class DeepJointModel(JointModel):
     def _fitted_state(self) -> dict[str, Any]:
         state = super()._fitted_state()
         network = state.pop("network_")
-        state["network_state_"] = {k: v.detach().cpu().numpy()
-                                   for k, v in network.state_dict().items()}
+        state["network_state_"] = {
+            k: v.detach().cpu().numpy() for k, v in network.state_dict().items()
+        }
         return state
 
     def _after_load(self) -> None:

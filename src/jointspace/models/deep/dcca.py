@@ -36,8 +36,16 @@ class _CorrelationNetwork(TowerNetwork):
 class _AutoencoderNetwork(_CorrelationNetwork):
     """The correlation objective plus λ × each view's reconstruction from its tower output."""
 
-    def __init__(self, towers: Sequence[nn.Module], decoders: Sequence[nn.Module], k: int,
-                 reg: float, input_noise: float, recon_weight: float, recon_loss: str):
+    def __init__(
+        self,
+        towers: Sequence[nn.Module],
+        decoders: Sequence[nn.Module],
+        k: int,
+        reg: float,
+        input_noise: float,
+        recon_weight: float,
+        recon_loss: str,
+    ):
         super().__init__(towers, k, reg, input_noise)
         self.decoders = nn.ModuleList(decoders)
         self.recon_weight = recon_weight
@@ -79,8 +87,9 @@ class DCCA(DeepJointModel):
     max_views: ClassVar[int | None] = 2
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
-        return _CorrelationNetwork(self._towers(dims), self.n_components, self.reg,
-                                   self.input_noise)
+        return _CorrelationNetwork(
+            self._towers(dims), self.n_components, self.reg, self.input_noise
+        )
 
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
         return CCA(self.n_components, reg=self.head_reg).fit(outputs)
@@ -96,8 +105,14 @@ class DCCAE(DCCA):
         (Decoders are MLPs mirroring the hidden widths.)
     """
 
-    def __init__(self, n_components: int = 10, *, recon_weight: float = 1e-2,
-                 recon_loss: str = "mse", **params: Any):
+    def __init__(
+        self,
+        n_components: int = 10,
+        *,
+        recon_weight: float = 1e-2,
+        recon_loss: str = "mse",
+        **params: Any,
+    ):
         super().__init__(n_components, **params)
         self.recon_weight = recon_weight
         self.recon_loss = recon_loss
@@ -107,10 +122,19 @@ class DCCAE(DCCA):
         return sorted(set(DeepJointModel._get_param_names()) | {"recon_weight", "recon_loss"})
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
-        decoders = [MLP(self._out_dim, d, hidden=tuple(self.hidden)[::-1],
-                        activation=self.activation) for d in dims]
-        return _AutoencoderNetwork(self._towers(dims), decoders, self.n_components, self.reg,
-                                   self.input_noise, self.recon_weight, self.recon_loss)
+        decoders = [
+            MLP(self._out_dim, d, hidden=tuple(self.hidden)[::-1], activation=self.activation)
+            for d in dims
+        ]
+        return _AutoencoderNetwork(
+            self._towers(dims),
+            decoders,
+            self.n_components,
+            self.reg,
+            self.input_noise,
+            self.recon_weight,
+            self.recon_loss,
+        )
 
 
 class DGCCA(DeepJointModel):
@@ -124,8 +148,9 @@ class DGCCA(DeepJointModel):
     fits_missing_views: ClassVar[bool] = True
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
-        return _GeneralizedNetwork(self._towers(dims), self.n_components, self.reg,
-                                   self.input_noise)
+        return _GeneralizedNetwork(
+            self._towers(dims), self.n_components, self.reg, self.input_noise
+        )
 
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
         return GCCA(self.n_components, reg=self.head_reg).fit(outputs)

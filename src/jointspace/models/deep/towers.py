@@ -9,8 +9,12 @@ from typing import Any
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
 }
 
 
@@ -34,8 +38,15 @@ class MLP(nn.Sequential):
         batch_norm: batch normalization before each hidden activation.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (1024, 1024),
-                 activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int] = (1024, 1024),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ):
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
@@ -64,8 +75,14 @@ class CNN(nn.Module):
         activation: one of :data:`ACTIVATIONS`.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, image_shape: Sequence[int] | None = None,
-                 channels: Sequence[int] = (32, 64), activation: str = "relu"):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] = (32, 64),
+        activation: str = "relu",
+    ):
         super().__init__()
         if image_shape is None:
             side = math.isqrt(in_dim)
@@ -75,14 +92,20 @@ class CNN(nn.Module):
                 )
             image_shape = (1, side, side)
         if math.prod(image_shape) != in_dim:
-            raise ValueError(f"image_shape {tuple(image_shape)} has {math.prod(image_shape)} "
-                             f"values; the view has {in_dim}")
+            raise ValueError(
+                f"image_shape {tuple(image_shape)} has {math.prod(image_shape)} "
+                f"values; the view has {in_dim}"
+            )
         self.image_shape = tuple(int(s) for s in image_shape)
         blocks: list[nn.Module] = []
         c_in = self.image_shape[0]
         for c in channels:
-            blocks += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c),
-                       _activation(activation), nn.MaxPool2d(2)]
+            blocks += [
+                nn.Conv2d(c_in, c, 3, padding=1),
+                nn.BatchNorm2d(c),
+                _activation(activation),
+                nn.MaxPool2d(2),
+            ]
             c_in = c
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(c_in, out_dim)
