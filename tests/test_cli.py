@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXE = str(Path(sys.executable).with_name("jointspace"))
@@ -63,6 +64,19 @@ def test_fit_then_eval_round_trip(tmp_path):
     assert 0.5 < report["probe_acc"] <= 1
     table = run("eval", str(out)).stdout
     assert "left→right" in table and "right→left" in table and "R@10" in table
+
+
+def test_fit_and_eval_deep_model_with_training_options(tmp_path):
+    out = tmp_path / "dcca"
+    fitted = json.loads(run("fit", "--dataset", "nutrimouse", "--model", "dcca",
+                            "--n-components", "3", "--epochs", "4", "--hidden", "16,16",
+                            "--batch-size", "16", "--lr", "0.01", "--out", str(out),
+                            "--json").stdout)
+    assert fitted["model"] == "dcca"
+    config = json.loads((out / "config.json").read_text())
+    assert config["params"]["epochs"] == 4 and config["params"]["hidden"] == [16, 16]
+    report = json.loads(run("eval", str(out), "--json").stdout)
+    assert len(report["correlations"]) == 3 and np.isfinite(report["corr_sum"])
 
 
 def test_bench_compares_models():

@@ -202,14 +202,21 @@ class DeepJointModel(JointModel):
         self.n_components_ = head.n_components_
 
     def _encode(self, i: int, X: np.ndarray) -> np.ndarray:
-        """(m, d_i) rows of view i → (m, out_dim) tower outputs, float64."""
+        """(m, d_i) rows of view i → (m, out_dim) tower outputs.
+
+        Inference runs in float64 (training in float32), so a row's embedding does not
+        depend on which other rows share its batch (float32 kernels differ by ~1e-6 with
+        the batch size).
+        """
         tower = self.network_.towers[i]
         tower.eval()
+        state = {k: v.double() if v.is_floating_point() else v
+                 for k, v in [*tower.named_parameters(), *tower.named_buffers()]}
         out = []
         with torch.no_grad():
             for s in range(0, len(X), ENCODE_CHUNK):
-                chunk = torch.as_tensor(X[s : s + ENCODE_CHUNK], dtype=torch.float32)
-                out.append(tower(chunk).double().numpy())
+                chunk = torch.as_tensor(X[s:s + ENCODE_CHUNK], dtype=torch.float64)
+                out.append(torch.func.functional_call(tower, state, (chunk,)).numpy())
         return np.concatenate(out) if out else np.zeros((0, self._out_dim))
 
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
