@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/jointspace datasets list
 	$(BIN)/jointspace bench --dataset mnist-halves --models cca,pls,mcca,gcca,kcca --n-components 50
 	$(BIN)/jointspace bench --dataset mnist-halves --models cca,dcca --n-components 50 \
-		--epochs 40 --activation gelu --input-noise 0.15 --weight-decay 0.1
+		--epochs 40 --activation sigmoid --input-noise 0.05 --weight-decay 0.3 --lr 0.01
 	$(BIN)/jointspace bench --dataset uci-mfeat --views fou,kar --models cca,pls,kcca --n-components 10
 	$(BIN)/jointspace bench --dataset uci-mfeat --models mcca,gcca --n-components 5
 	$(BIN)/jointspace bench --dataset nutrimouse --models cca,pls,kcca --n-components 5 --reg 0.1
