@@ -68,10 +68,28 @@ def test_fit_then_eval_round_trip(tmp_path):
 
 def test_fit_and_eval_deep_model_with_training_options(tmp_path):
     out = tmp_path / "dcca"
-    fitted = json.loads(run("fit", "--dataset", "nutrimouse", "--model", "dcca",
-                            "--n-components", "3", "--epochs", "4", "--hidden", "16,16",
-                            "--batch-size", "16", "--lr", "0.01", "--out", str(out),
-                            "--json").stdout)
+    fitted = json.loads(
+        run(
+            "fit",
+            "--dataset",
+            "nutrimouse",
+            "--model",
+            "dcca",
+            "--n-components",
+            "3",
+            "--epochs",
+            "4",
+            "--hidden",
+            "16,16",
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.01",
+            "--out",
+            str(out),
+            "--json",
+        ).stdout
+    )
     assert fitted["model"] == "dcca"
     config = json.loads((out / "config.json").read_text())
     assert config["params"]["epochs"] == 4 and config["params"]["hidden"] == [16, 16]

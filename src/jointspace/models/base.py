@@ -232,6 +232,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
                 parameter that was not saved is missing.
         """
         config, arrays = persistence.read_model_dir(path)
+        if config.get("class") not in MODEL_REGISTRY:
+            import jointspace.models.deep  # noqa: F401 - registers the deep models (torch)
         saved = MODEL_REGISTRY.get(config.get("class", ""))
         if saved is None or not issubclass(saved, cls):
             raise ValueError(

@@ -70,7 +70,8 @@ class Trainer:
 
     Args:
         epochs: maximum number of passes over the training rows.
-        batch_size: rows per step (the last, smaller batch is merged into the previous one).
+        batch_size: rows per step; a last batch smaller than half of it is merged into the
+            previous one (a covariance-based loss needs more than a handful of rows).
         lr, weight_decay: AdamW settings.
         schedule: learning-rate schedule per epoch: "constant", "cosine" or "step"
             (×0.1 at each third); ``warmup`` epochs ramp up linearly first.
@@ -171,7 +172,7 @@ class Trainer:
                 model.train()
                 totals: dict[str, float] = {}
                 starts = list(range(0, n, self.batch_size))
-                if len(starts) > 1 and n - starts[-1] < 2:
+                if len(starts) > 1 and n - starts[-1] < max(2, self.batch_size // 2):
                     starts.pop()
                 for i, s in enumerate(starts):
                     idx = order[s : starts[i + 1] if i + 1 < len(starts) else n]

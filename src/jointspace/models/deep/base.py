@@ -210,12 +210,14 @@ class DeepJointModel(JointModel):
         """
         tower = self.network_.towers[i]
         tower.eval()
-        state = {k: v.double() if v.is_floating_point() else v
-                 for k, v in [*tower.named_parameters(), *tower.named_buffers()]}
+        state = {
+            k: v.double() if v.is_floating_point() else v
+            for k, v in [*tower.named_parameters(), *tower.named_buffers()]
+        }
         out = []
         with torch.no_grad():
             for s in range(0, len(X), ENCODE_CHUNK):
-                chunk = torch.as_tensor(X[s:s + ENCODE_CHUNK], dtype=torch.float64)
+                chunk = torch.as_tensor(X[s : s + ENCODE_CHUNK], dtype=torch.float64)
                 out.append(torch.func.functional_call(tower, state, (chunk,)).numpy())
         return np.concatenate(out) if out else np.zeros((0, self._out_dim))
 
