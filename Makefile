@@ -4,9 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench setup clean
+.PHONY: demo test test-slow lint bench setup system-deps clean
 
-setup: $(STAMP)
+# Debian packages the real image–text set and the audio tests use
+DEBIAN_PACKAGES := openclipart-svg espeak-ng
+
+setup: $(STAMP) system-deps
+
+system-deps:
+	@if [ -d /usr/share/openclipart/svg ] && command -v espeak-ng >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null); \
+	else \
+		echo "jointspace: the OpenClipArt data and the audio tests need Debian's packages" \
+			"$(DEBIAN_PACKAGES): run 'sudo apt-get install -y $(DEBIAN_PACKAGES)'," \
+			"or pass your own SVG folder: load_dataset('openclipart', root=...)"; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -39,7 +39,7 @@ def _sim(x: list[float], y: list[float], metric: str) -> float:
 def brute_force(
     queries, gallery, qg=None, gg=None, ql=None, gl=None, ks=(1, 5, 10), metric="cosine"
 ):
-    """Reference metrics; ties are broken optimistically by sorting on (-similarity, irrelevant)."""
+    """Reference metrics; ties are broken pessimistically: sorting on (-similarity, relevant)."""
     queries, gallery = np.asarray(queries).tolist(), np.asarray(gallery).tolist()
     nq, ng = len(queries), len(gallery)
     if qg is None:
@@ -50,9 +50,9 @@ def brute_force(
     for i in range(nq):
         positives = {j for j in range(ng) if qg[i] == gg[j]}
         relevant = positives if ql is None else {j for j in range(ng) if ql[i] == gl[j]}
-        by_pos = sorted(range(ng), key=lambda j: (-S[i][j], j not in positives))
+        by_pos = sorted(range(ng), key=lambda j: (-S[i][j], j in positives))
         firsts.append(next(r for r, j in enumerate(by_pos, start=1) if j in positives))
-        ranking = sorted(range(ng), key=lambda j: (-S[i][j], j not in relevant))
+        ranking = sorted(range(ng), key=lambda j: (-S[i][j], j in relevant))
         hits, ap = 0, 0.0
         for r, j in enumerate(ranking, start=1):
             if j in relevant:
@@ -157,7 +157,7 @@ def test_paired_protocol_and_k_larger_than_gallery():
     assert got["P@60"] == pytest.approx(1 / 60)
 
 
-def test_ties_are_optimistic_and_order_independent():
+def test_ties_are_pessimistic_and_order_independent():
     rng = np.random.default_rng(2)
     a = rng.integers(-1, 2, size=(25, 3)).astype(float)  # many exact ties
     b = rng.integers(-1, 2, size=(30, 3)).astype(float)
@@ -186,11 +186,18 @@ def test_ties_are_optimistic_and_order_independent():
     assert_same(shuffled, got)
 
 
-def test_tie_with_positive_counts_as_rank_one():
+def test_tie_with_a_negative_ranks_the_positive_second():
     q = np.array([[1.0, 0.0]])
     g = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     m = retrieval_metrics(q, g, query_groups=[7], gallery_groups=[1, 7, 2], ks=(1,))
-    assert m["R@1"] == 100.0 and m["MedR"] == 1.0 and m["mAP"] == 1.0
+    assert m["R@1"] == 0.0 and m["MedR"] == 2.0 and m["mAP"] == 0.5
+
+
+def test_degenerate_embeddings_cannot_score_by_tying():
+    """All gallery items alike: every query ties everything, so its positive ranks last."""
+    rng = np.random.default_rng(5)
+    m = retrieval_metrics(rng.normal(size=(50, 4)), np.ones((50, 4)), ks=(1, 10))
+    assert m["R@1"] == 0.0 and m["R@10"] == 0.0 and m["MedR"] == 50.0
 
 
 def test_zero_rows_cosine_do_not_give_nan():
@@ -198,8 +205,8 @@ def test_zero_rows_cosine_do_not_give_nan():
     g = np.array([[0.0, 0.0], [0.0, 2.0]])
     m = retrieval_metrics(q, g, ks=(1,))
     assert all(np.isfinite(v) for v in m.values())
-    # query 0 has similarity 0 to everything (tie -> rank 1); query 1: 0 vs 0 -> tie -> rank 1
-    assert m["MedR"] == 1.0 and m["R@1"] == 100.0
+    # query 0 has similarity 0 to everything (tie -> rank 2); query 1: 0 vs 0 -> tie -> rank 2
+    assert m["MedR"] == 2.0 and m["R@1"] == 0.0
 
 
 def test_against_sklearn_average_precision_and_ndcg(data):

@@ -146,6 +146,51 @@ def datasets_show(
     console.print(table)
 
 
+@datasets_app.command("prepare")
+@user_errors
+def datasets_prepare(
+    name: str,
+    size: int = typer.Option(64, help="Rendered image side in pixels (image datasets)."),
+    cache_dir: str = typer.Option(
+        None, help="Cache folder (default: $JOINTSPACE_CACHE or ~/.cache/jointspace)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Download-free preparation: parse, render and cache a dataset, then summarize it."""
+    import inspect
+
+    import numpy as np
+
+    from jointspace.data.datasets import dataset_info, load_dataset
+
+    accepted = inspect.signature(dataset_info(name).loader).parameters
+    options = {
+        k: v
+        for k, v in {"size": size, "cache_dir": cache_dir}.items()
+        if k in accepted and v is not None
+    }
+    data = load_dataset(name, **options)
+    splits = data.meta.get("split")
+    summary = {
+        "name": name,
+        "n_samples": data.n_samples,
+        "splits": {}
+        if splits is None
+        else {str(k): int(v) for k, v in zip(*np.unique(splits, return_counts=True))},
+        "n_classes": None if data.labels is None else int(len(np.unique(data.labels))),
+        "skipped": {k: len(v) for k, v in data.meta.get("skipped", {}).items()},
+    }
+    if as_json:
+        _print_json(summary)
+        return
+    console.print(
+        f"{name}: {summary['n_samples']} samples ready"
+        + (f", splits {summary['splits']}" if summary["splits"] else "")
+        + (f", skipped {summary['skipped']}" if summary["skipped"] else ""),
+        highlight=False,
+    )
+
+
 # --------------------------------------------------------------------------- fit / eval
 @app.command()
 @user_errors
@@ -260,6 +305,103 @@ def evaluate_cmd(
     console.print(table)
 
 
+# --------------------------------------------------------------------------- encode
+@app.command()
+@user_errors
+def encode(
+    encoder: str = typer.Option(
+        ...,
+        help="Encoder: tfidf, minilm, hf:<path>, pixels, hog, "
+        "color-hist, torch:<path>, mfcc, standardize.",
+    ),
+    input_path: str = typer.Option(
+        ...,
+        "--input",
+        help="A .txt (one item per line), .csv or .jsonl file; paths are relative to it.",
+    ),
+    out: str = typer.Option(..., help="Output .npy file, (n, d) float32."),
+    column: str = typer.Option(
+        None,
+        help="Column of a .csv/.jsonl input (default: the only "
+        "one, or 'caption' / 'image' / 'audio').",
+    ),
+    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Encode the items of a file into a feature matrix saved as .npy."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from jointspace.encoders import CachedEncoder, make_encoder
+
+    model = make_encoder(encoder)
+    items = _read_items(Path(input_path), column, model.input_kind)
+    if cache_dir is not None:
+        model = CachedEncoder(model, cache_dir)
+    features = model.fit(items).transform(items)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=target.parent)
+    with os.fdopen(fd, "wb") as handle:
+        np.save(handle, features, allow_pickle=False)
+    os.replace(tmp, target)
+    summary = {
+        "encoder": encoder,
+        "input": input_path,
+        "out": out,
+        "n": int(features.shape[0]),
+        "dim": int(features.shape[1]),
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"encoded {summary['n']} items with {encoder} → {out} "
+            f"({summary['n']} × {summary['dim']})",
+            highlight=False,
+        )
+
+
+def _read_items(path: Any, column: str | None, kind: str) -> list[str]:
+    """Items of a .txt / .csv / .jsonl file; media paths resolved against its folder."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        items = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    elif suffix in (".csv", ".jsonl"):
+        table = pd.read_csv(path) if suffix == ".csv" else pd.read_json(path, lines=True)
+        if column is None:
+            known = [c for c in ("caption", "text", "image", "audio") if c in table.columns]
+            if len(table.columns) == 1:
+                column = str(table.columns[0])
+            elif known:
+                column = known[0]
+            else:
+                raise ValueError(
+                    f"{str(path)!r} has columns {list(table.columns)}; name one with --column"
+                )
+        if column not in table.columns:
+            raise ValueError(
+                f"column {column!r} is not in {str(path)!r}; columns: {list(table.columns)}"
+            )
+        items = [str(v) for v in table[column].tolist()]
+    else:
+        raise ValueError(
+            f"input {str(path)!r} has extension {suffix!r}; expected .txt, .csv or .jsonl"
+        )
+    if kind == "media":
+        items = [str((path.parent / item).resolve()) for item in items]
+    if not items:
+        raise ValueError(f"input {str(path)!r} holds no items")
+    return items
+
+
 # --------------------------------------------------------------------------- bench
 @app.command()
 @user_errors
@@ -271,6 +413,10 @@ def bench(
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
     test_size: float = typer.Option(0.2, help="Held-out fraction."),
     seed: int = typer.Option(0, help="Seed of the split."),
+    encoders: str = typer.Option(
+        None, help="Features for raw views, e.g. text=tfidf,image=pixels (see `encode`)."
+    ),
+    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     epochs: int = EPOCHS,
     batch_size: int = BATCH_SIZE,
     lr: float = LR,
@@ -281,12 +427,21 @@ def bench(
     device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
-    """Fit several models on one split and print a comparison table."""
+    """Fit several models on one split and print a comparison table (both directions).
+
+    Datasets with an official split (openclipart) are trained on "train" and tested on
+    "test"; the others are split here (--test-size, --seed).
+    """
     from jointspace.bench.harness import run_bench
-    from jointspace.data.datasets import load_dataset
+    from jointspace.data.datasets import dataset_info, load_dataset
 
     names = _split_names(models) or []
-    data = load_dataset(dataset)
+    info = dataset_info(dataset)
+    test = None
+    if "test" in info.splits:
+        data, test = load_dataset(dataset, split="train"), load_dataset(dataset, split="test")
+    else:
+        data = load_dataset(dataset)
     params = _model_params(
         epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
     )
@@ -298,33 +453,51 @@ def bench(
         views=_split_names(views),
         test_size=test_size,
         random_state=seed,
+        test=test,
+        encoders=_parse_pairs(encoders, "encoders"),
+        cache_dir=cache_dir,
         progress=not as_json,
-        announce=None if as_json else lambda msg: console.print(f"fitting {msg}"),
+        announce=None if as_json else lambda msg: console.print(msg, highlight=False),
         **params,
     )
     if as_json:
         _print_json([r.as_dict() for r in results])
         return
-    first = results[0].metrics["retrieval"] if results else {}
+    split = "official test split" if test is not None else f"test split {test_size}"
     table = Table(
-        title=f"{dataset}: k={n_components}, ε={reg}, test split {test_size}",
-        caption=f"test corr: sum of per-component correlations; retrieval "
-        f"{next(iter(first), '')} (R@K in %, MedR, mAP by label)",
+        title=f"{dataset}: k={n_components}, ε={reg}, {split}",
+        caption="corr: sum of test correlations; R@K in %; mAP by label",
     )
-    for col in ("model", "views", "fit s", "corr", "probe", *RETRIEVAL_KEYS):
-        table.add_column(col, justify="left" if col in ("model", "views") else "right")
+    for col in ("model", "fit s", "corr", "probe", "direction", *RETRIEVAL_KEYS):
+        table.add_column(col, justify="left" if col in ("model", "direction") else "right")
     for r in results:
         m = r.metrics
-        scores = next(iter(m["retrieval"].values()))
-        table.add_row(
-            r.model,
-            ",".join(r.views),
-            f"{r.fit_seconds:.2f}",
-            f"{m['corr_sum']:.2f}",
-            f"{m['probe_acc']:.3f}" if "probe_acc" in m else "–",
-            *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS),
-        )
+        for i, (direction, scores) in enumerate(m["retrieval"].items()):
+            first = (
+                (
+                    r.model,
+                    f"{r.fit_seconds:.2f}",
+                    f"{m['corr_sum']:.2f}",
+                    f"{m['probe_acc']:.3f}" if "probe_acc" in m else "–",
+                )
+                if i == 0
+                else ("", "", "", "")
+            )
+            table.add_row(*first, direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
+
+
+def _parse_pairs(text: str | None, what: str) -> dict[str, str] | None:
+    """ "a=x,b=y" → {"a": "x", "b": "y"}."""
+    if not text:
+        return None
+    pairs = {}
+    for item in _split_names(text) or []:
+        if "=" not in item:
+            raise ValueError(f"--{what} item {item!r}; expected view=name, e.g. text=tfidf")
+        view, _, value = item.partition("=")
+        pairs[view.strip()] = value.strip()
+    return pairs
 
 
 def main() -> None:  # pragma: no cover - console entry point

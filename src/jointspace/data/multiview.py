@@ -97,8 +97,10 @@ class MultiView:
         for j, (k, v) in enumerate(self.views.items()):
             if isinstance(v, np.ndarray) and v.dtype.kind == "f":
                 observed = v if self.mask[:, j].all() else v[self.mask[:, j]]
-                # fast path: a finite sum means every value is finite
-                if not np.isfinite(observed.sum()) and not np.isfinite(observed).all():
+                # fast path: a finite sum means every value is finite (overflow → slow path)
+                with np.errstate(over="ignore"):
+                    total = observed.sum()
+                if not np.isfinite(total) and not np.isfinite(observed).all():
                     bad = int((~np.isfinite(observed)).any(axis=1).sum())
                     raise ValueError(
                         f"view {k!r} has NaN or inf in {bad} observed rows; expected finite "
@@ -234,7 +236,8 @@ class MultiView:
 
     def complete_rows(self, names: Sequence[str] | None = None) -> np.ndarray:
         """(n,) bool: samples where every view in ``names`` (default: all) is observed."""
-        cols = [self.view_names.index(self._check_name(n)) for n in names or self.view_names]
+        names = self.view_names if names is None else names
+        cols = [self.view_names.index(self._check_name(n)) for n in names]
         return self.mask[:, cols].all(axis=1)
 
     def __repr__(self) -> str:

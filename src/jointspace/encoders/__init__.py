@@ -1,0 +1,51 @@
+"""Per-modality featurizers ("encoders"): raw items → float32 arrays (n, d).
+
+Every encoder is a scikit-learn transformer with a registry name::
+
+    from jointspace.encoders import make_encoder, CachedEncoder
+
+    text = make_encoder("minilm", backend="onnx")        # (n, 384)
+    X = text.fit_transform(["a red apple", "a yellow bus"])
+    hog = make_encoder("hog", size=64)                    # image paths or (n, H, W, 3) arrays
+    cnn = make_encoder("torch:/models/cnn.pt", size=96)   # a TorchScript file
+    cached = CachedEncoder(hog, "~/.cache/jointspace")    # features stored per item on disk
+
+Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>`` (text); ``pixels``, ``hog``,
+``color-hist``, ``torch:<path>`` (image); ``mfcc`` (audio); ``standardize`` (tabular).
+"""
+
+from jointspace.encoders.audio import MfccEncoder
+from jointspace.encoders.base import (
+    ENCODERS,
+    Encoder,
+    encoder_from_config,
+    load_encoder,
+    make_encoder,
+    register,
+    save_encoder,
+)
+from jointspace.encoders.cache import CachedEncoder
+from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
+from jointspace.encoders.tabular import StandardizeEncoder
+from jointspace.encoders.text import MiniLMEncoder, SentenceTransformerEncoder, TfidfEncoder
+from jointspace.encoders.torch_image import TorchImageEncoder
+
+__all__ = [
+    "ENCODERS",
+    "CachedEncoder",
+    "ColorHistEncoder",
+    "Encoder",
+    "HogEncoder",
+    "MfccEncoder",
+    "MiniLMEncoder",
+    "PixelEncoder",
+    "SentenceTransformerEncoder",
+    "StandardizeEncoder",
+    "TfidfEncoder",
+    "TorchImageEncoder",
+    "encoder_from_config",
+    "load_encoder",
+    "make_encoder",
+    "register",
+    "save_encoder",
+]
