@@ -41,6 +41,9 @@ demo: setup
 	$(BIN)/jointspace bench --dataset uci-mfeat --views fou,kar --models cca,pls,kcca --n-components 10
 	$(BIN)/jointspace bench --dataset uci-mfeat --models mcca,gcca --n-components 5
 	$(BIN)/jointspace bench --dataset nutrimouse --models cca,pls,kcca --n-components 5 --reg 0.1
+	$(BIN)/jointspace datasets prepare openclipart
+	$(BIN)/jointspace bench --dataset openclipart --models cca --n-components 64 --reg 0.1 \
+		--encoders text=minilm,image=hog
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks

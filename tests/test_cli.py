@@ -13,13 +13,13 @@ import pytest
 EXE = str(Path(sys.executable).with_name("jointspace"))
 
 
-def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+def run(*args: str, ok: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [EXE, *args],
         capture_output=True,
         text=True,
-        timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        timeout=900,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **(env or {})},
     )
     if ok:
         assert proc.returncode == 0, proc.stderr
@@ -155,3 +155,86 @@ def test_errors_are_one_clear_line(args, message):
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_encode_text_and_images(tmp_path):
+    texts = tmp_path / "captions.txt"
+    texts.write_text("a red apple\na yellow school bus\na black cat on a mat\n")
+    out = json.loads(
+        run(
+            "encode",
+            "--encoder",
+            "tfidf",
+            "--input",
+            str(texts),
+            "--out",
+            str(tmp_path / "t.npy"),
+            "--json",
+        ).stdout
+    )
+    assert out["n"] == 3 and np.load(tmp_path / "t.npy").shape == (3, out["dim"])
+    from skimage import data, io
+
+    for name in ("astronaut", "coffee"):
+        io.imsave(tmp_path / f"{name}.png", getattr(data, name)())
+    (tmp_path / "images.csv").write_text(
+        "image,caption\nastronaut.png,a person\ncoffee.png,a cup\n"
+    )
+    run(
+        "encode",
+        "--encoder",
+        "color-hist",
+        "--input",
+        str(tmp_path / "images.csv"),
+        "--column",
+        "image",
+        "--out",
+        str(tmp_path / "i.npy"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
+    hist = np.load(tmp_path / "i.npy")
+    assert hist.shape[0] == 2 and not np.allclose(hist[0], hist[1])
+    assert any((tmp_path / "cache").rglob("*.npy"))  # served from disk next time
+    proc = run(
+        "encode",
+        "--encoder",
+        "tfidf",
+        "--input",
+        str(tmp_path / "images.csv"),
+        "--column",
+        "nope",
+        "--out",
+        str(tmp_path / "x.npy"),
+        ok=False,
+    )
+    assert proc.returncode == 2 and "column 'nope' is not in" in proc.stderr
+
+
+@pytest.mark.slow
+def test_openclipart_prepare_and_cca_floor(tmp_path):
+    """Issue 4's floor: CCA on (minilm, hog) over the official OpenClipArt test split."""
+    env_cache = {"JOINTSPACE_CACHE": str(tmp_path / "cache")}
+    prepared = json.loads(run("datasets", "prepare", "openclipart", "--json", env=env_cache).stdout)
+    assert prepared["n_samples"] >= 7500 and prepared["n_classes"] >= 20
+    rows = json.loads(
+        run(
+            "bench",
+            "--dataset",
+            "openclipart",
+            "--models",
+            "cca",
+            "--encoders",
+            "text=minilm,image=hog",
+            "--n-components",
+            "64",
+            "--reg",
+            "0.1",
+            "--json",
+            env=env_cache,
+        ).stdout
+    )
+    retrieval = rows[0]["metrics"]["retrieval"]
+    assert set(retrieval) == {"image→text", "text→image"}
+    for scores in retrieval.values():
+        assert 15 < scores["R@10"] < 60 and scores["MedR"] > 1 and scores["mAP"] > 0.3
