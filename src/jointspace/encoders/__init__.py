@@ -26,8 +26,9 @@ from jointspace.encoders.base import (
 )
 from jointspace.encoders.cache import CachedEncoder
 from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
+from jointspace.encoders.sentence import MiniLMEncoder, SentenceTransformerEncoder
 from jointspace.encoders.tabular import StandardizeEncoder
-from jointspace.encoders.text import MiniLMEncoder, SentenceTransformerEncoder, TfidfEncoder
+from jointspace.encoders.text import TfidfEncoder
 from jointspace.encoders.torch_image import TorchImageEncoder
 
 __all__ = [
