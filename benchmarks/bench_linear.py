@@ -37,28 +37,24 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import sys
 import time
 import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from cca_zoo import linear as cz
+from common import Target, fmt, machine_info, targets_table, write_json
 from rich.console import Console
 from rich.table import Table
 from sklearn.cross_decomposition import CCA as SkCCA
 from sklearn.cross_decomposition import PLSSVD
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_info
 
 import jointspace
 from jointspace import train_test_split
@@ -370,14 +366,6 @@ def run_streaming(
 
 
 # -------------------------------------------------------------------------- targets
-@dataclass
-class Target:
-    name: str
-    value: float
-    threshold: str
-    passed: bool
-
-
 def collect_targets(
     rows: list[FitResult],
     kcca: FitResult,
@@ -424,10 +412,6 @@ def collect_targets(
 
 
 # ---------------------------------------------------------------------------- output
-def fmt(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
 def section1_table(rows: list[FitResult], title: str) -> Table:
     table = Table(title=title)
     for col in ("k", "family", "library", "model", "fit s", "ratio", "test Σcorr", "peak MB"):
@@ -492,63 +476,12 @@ def memory_table(s: StreamResult) -> Table:
     return table
 
 
-def targets_table(targets: list[Target]) -> Table:
-    table = Table(title="Targets")
-    for col in ("target", "value", "threshold", "result"):
-        table.add_column(col, justify="left" if col == "target" else "right")
-    for t in targets:
-        verdict = "[green]PASS[/green]" if t.passed else "[red]FAIL[/red]"
-        table.add_row(t.name, f"{t.value:.3f}", t.threshold, verdict)
-    return table
-
-
-def machine_info() -> dict[str, Any]:
-    pools = [
-        {
-            k: p.get(k)
-            for k in (
-                "user_api",
-                "internal_api",
-                "prefix",
-                "version",
-                "num_threads",
-                "architecture",
-            )
-        }
-        for p in threadpool_info()
-    ]
-    info: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            p: version(p) for p in ("jointspace", "numpy", "scipy", "scikit-learn", "cca-zoo")
-        },
-        "threadpools": pools,
-        "loadavg_start": os.getloadavg(),
-    }
+def numpy_blas() -> Any:
+    """numpy's BLAS build information (informative only)."""
     try:
-        info["numpy_blas"] = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except Exception as exc:  # noqa: BLE001 - informative only
-        info["numpy_blas"] = repr(exc)
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+        return repr(exc)
 
 
 # ------------------------------------------------------------------------------ main
@@ -595,7 +528,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    info = machine_info()
+    info = machine_info(
+        ["jointspace", "numpy", "scipy", "scikit-learn", "cca-zoo"], numpy_blas=numpy_blas()
+    )
     threads = ", ".join(
         f"{p['internal_api']} {p['version'] or ''}: {p['num_threads']}" for p in info["threadpools"]
     )
@@ -641,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         {
             "machine": info,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "args": vars(args),
             "settings": {
                 "ridge": EPS,
                 "cca_zoo_shrinkage": EPS / (1 + EPS),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -68,7 +69,7 @@ def fingerprint_state(state: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-class Encoder(TransformerMixin, BaseEstimator):
+class Encoder(TransformerMixin, BaseEstimator, ABC):
     """Base class of every featurizer: raw items of one modality → float32 array (n, d).
 
     Subclasses set ``input_kind`` (``"text"``: strings; ``"media"``: file paths or arrays,
@@ -92,9 +93,9 @@ class Encoder(TransformerMixin, BaseEstimator):
         """
         return self
 
-    def transform(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
+    @abstractmethod
+    def transform(self, X: Any) -> np.ndarray:
         """Encode the n items of ``X``; returns a float32 array (n, d)."""
-        raise NotImplementedError
 
     def __sklearn_is_fitted__(self) -> bool:
         return not self.stateful or bool(self._get_state())

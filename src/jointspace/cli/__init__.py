@@ -1,0 +1,15 @@
+"""The ``jointspace`` command: datasets, fit, eval, encode, bench.
+
+Heavy modules are imported inside the commands, so ``jointspace --help`` starts fast.
+Errors in the user's input print one line (``error: …``) and exit with status 2.
+"""
+
+from jointspace.cli import bench, datasets, encode, models  # noqa: F401 - register commands
+from jointspace.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point of the ``jointspace`` console script."""
+    app()

@@ -1,0 +1,87 @@
+"""Shared pieces of the ``jointspace`` command: the Typer apps, options and helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Learn joint spaces for paired multi-view data, evaluate and compare them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="Built-in real datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "MedR", "mAP")
+
+# training options of the deep models (dcca, dccae, dgcca); linear models ignore them
+EPOCHS = typer.Option(None, help="Deep models: training epochs.")
+BATCH_SIZE = typer.Option(None, help="Deep models: minibatch size.")
+LR = typer.Option(None, help="Deep models: learning rate.")
+HIDDEN = typer.Option(None, help="Deep models: hidden widths, e.g. 1024,1024.")
+ACTIVATION = typer.Option(None, help="Deep models: relu, gelu, tanh, sigmoid, …")
+INPUT_NOISE = typer.Option(None, help="Deep models: std of Gaussian input noise in training.")
+WEIGHT_DECAY = typer.Option(None, help="Deep models: AdamW weight decay.")
+DEVICE = typer.Option(None, help="Deep models: cpu, cuda or auto.")
+
+
+def model_params(
+    epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+) -> dict[str, Any]:  # noqa: ANN001 - typer values
+    widths = None if hidden is None else tuple(int(h) for h in split_names(hidden) or [])
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "hidden": widths,
+        "activation": activation,
+        "input_noise": input_noise,
+        "weight_decay": weight_decay,
+        "device": device,
+    }
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn input errors into one clear line and exit status 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            Console(stderr=True).print(
+                f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def split_names(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
+
+
+def parse_pairs(text: str | None, what: str) -> dict[str, str] | None:
+    """ "a=x,b=y" → {"a": "x", "b": "y"}."""
+    if not text:
+        return None
+    pairs = {}
+    for item in split_names(text) or []:
+        if "=" not in item:
+            raise ValueError(f"--{what} item {item!r}; expected view=name, e.g. text=tfidf")
+        view, _, value = item.partition("=")
+        pairs[view.strip()] = value.strip()
+    return pairs
