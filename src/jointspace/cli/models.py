@@ -29,7 +29,7 @@ from jointspace.cli.common import (
 @user_errors
 def fit(
     dataset: str = typer.Option(..., help="Built-in dataset name (see `datasets list`)."),
-    model: str = typer.Option("cca", help="cca, pls, mcca, gcca or kcca."),
+    model: str = typer.Option("cca", help="cca, pls, mcca, gcca, kcca, dcca, dccae or dgcca."),
     n_components: int = typer.Option(10, help="Dimension k of the joint space."),
     reg: float = typer.Option(None, help="Ridge ε per view on the covariance scale."),
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
