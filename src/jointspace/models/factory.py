@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 from jointspace.models.base import JointModel
-from jointspace.models.deep import DCCA, DCCAE, DGCCA
+from jointspace.models.deep import DCCA, DCCAE, DGCCA, ContrastiveDualEncoder
 from jointspace.models.linear import CCA, GCCA, KCCA, MCCA, PLS
 
 #: short name → model class
@@ -19,6 +19,7 @@ MODELS: dict[str, type[JointModel]] = {
     "dcca": DCCA,
     "dccae": DCCAE,
     "dgcca": DGCCA,
+    "dual-encoder": ContrastiveDualEncoder,
 }
 
 #: parameters that are passed to every model and silently skipped by those without them

@@ -8,7 +8,14 @@ provides
     validation_score(views, mask) -> float            # higher is better
 
 where ``views`` is a list of (m, d_i) float tensors and ``mask`` an (m, n_views) bool tensor
-of observed views.
+of observed views. Three optional hooks:
+
+    uses_batch_index = True          # training_loss(views, mask, index=rows) gets the batch's
+                                     # row numbers in the training arrays (m,) long
+    backward_loss(views, mask, ...)  # computes the loss and its gradients itself (e.g. in
+                                     # chunks, GradCache); used instead of training_loss
+    after_step()                     # called after every optimizer step (momentum encoders,
+                                     # queues)
 """
 
 from __future__ import annotations
@@ -161,6 +168,8 @@ class Trainer:
         if ckpt is not None and self.resume and (ckpt / "trainer.json").is_file():
             start, result, best_state = load_checkpoint(ckpt, model, optimizer)
         n = len(M)
+        backward_loss = getattr(model, "backward_loss", None)
+        after_step = getattr(model, "after_step", None)
         with _progress_bar(self.progress, self.epochs, start) as bar:
             for epoch in range(start, self.epochs):
                 for group in optimizer.param_groups:
@@ -176,12 +185,19 @@ class Trainer:
                     starts.pop()
                 for i, s in enumerate(starts):
                     idx = order[s : starts[i + 1] if i + 1 < len(starts) else n]
-                    terms = model.training_loss([x[idx] for x in X], M[idx])
+                    batch = [x[idx] for x in X]
+                    extra = {"index": idx} if getattr(model, "uses_batch_index", False) else {}
                     optimizer.zero_grad(set_to_none=True)
-                    terms["loss"].backward()
+                    if backward_loss is not None:
+                        terms = backward_loss(batch, M[idx], **extra)
+                    else:
+                        terms = model.training_loss(batch, M[idx], **extra)
+                        terms["loss"].backward()
                     if self.grad_clip:
                         nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
                     optimizer.step()
+                    if after_step is not None:
+                        after_step()
                     for k, v in terms.items():
                         totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx) / n
                 row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **totals}

@@ -1,7 +1,18 @@
-"""Deep correlation models on the shared trainer: DCCA, DCCAE, DGCCA; towers."""
+"""Deep models on the shared trainer: the correlation family (DCCA, DCCAE, DGCCA) and the
+contrastive dual encoder; towers."""
 
 from jointspace.models.deep.base import DeepJointModel
+from jointspace.models.deep.contrastive import ContrastiveDualEncoder
 from jointspace.models.deep.dcca import DCCA, DCCAE, DGCCA
 from jointspace.models.deep.towers import CNN, MLP, build_tower
 
-__all__ = ["CNN", "DCCA", "DCCAE", "DGCCA", "MLP", "DeepJointModel", "build_tower"]
+__all__ = [
+    "CNN",
+    "DCCA",
+    "DCCAE",
+    "DGCCA",
+    "MLP",
+    "ContrastiveDualEncoder",
+    "DeepJointModel",
+    "build_tower",
+]

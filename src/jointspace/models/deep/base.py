@@ -32,6 +32,10 @@ class TowerNetwork(nn.Module):
         self.towers = nn.ModuleList(towers)
         self.input_noise = input_noise
 
+    def view_encoder(self, i: int) -> nn.Module:
+        """The network mapping view i's rows to its outputs."""
+        return self.towers[i]
+
     def encode_all(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each view through its tower; noisy inputs in training mode."""
         if self.training and self.input_noise > 0:
@@ -133,9 +137,10 @@ class DeepJointModel(JointModel):
     def _build_network(self, dims: list[int]) -> TowerNetwork:
         """The trainable network for views of widths ``dims``."""
 
-    @abstractmethod
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
-        """The linear model fitted on the towers' outputs (complete rows)."""
+        """The linear model fitted on the towers' outputs (complete rows); the correlation
+        models define it, models whose towers output the joint space directly do not."""
+        raise NotImplementedError(f"{type(self).__name__} has no linear head")
 
     # ------------------------------------------------------------------ fitting
     def fit(self, views: Any, y: Any = None, *, callback: Any = None) -> DeepJointModel:
@@ -159,13 +164,32 @@ class DeepJointModel(JointModel):
             raise ValueError(
                 f"out_dim={self.out_dim} is smaller than n_components={self.n_components}"
             )
-        seed = 0 if self.random_state is None else int(self.random_state)
-        torch.manual_seed(seed)
+        torch.manual_seed(self._seed)
         network = self._build_network([a.shape[1] for a in arrays])
-        n = len(mask)
+        train, val = self._split_rows(len(mask))
+        self._train(network, arrays, mask, train, val)
+        self.network_ = network.cpu()
+        self._fit_head_on(arrays, mask)
+
+    @property
+    def _seed(self) -> int:
+        return 0 if self.random_state is None else int(self.random_state)
+
+    def _split_rows(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training rows and validation rows (None when ``val_fraction`` leaves under 2)."""
         n_val = int(round(self.val_fraction * n))
-        order = np.random.default_rng(seed).permutation(n)
-        val, train = (order[:n_val], order[n_val:]) if n_val >= 2 else (None, order)
+        order = np.random.default_rng(self._seed).permutation(n)
+        return (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
+
+    def _train(
+        self,
+        trainable: nn.Module,
+        arrays: list[np.ndarray],
+        mask: np.ndarray,
+        train: np.ndarray,
+        val: np.ndarray | None,
+    ) -> None:
+        """Train ``trainable`` on rows ``train`` (validating on ``val``); sets ``history_``."""
         trainer = Trainer(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -181,17 +205,15 @@ class DeepJointModel(JointModel):
             progress=self.progress,
         )
         result = trainer.fit(
-            network,
+            trainable,
             [a[train] for a in arrays],
             mask[train],
             None if val is None else [a[val] for a in arrays],
             None if val is None else mask[val],
             callback=getattr(self, "_callback", None),
         )
-        self.network_ = network.cpu()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
-        self._fit_head_on(arrays, mask)
 
     def _fit_head_on(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         complete = mask.all(axis=1)
@@ -208,7 +230,7 @@ class DeepJointModel(JointModel):
         depend on which other rows share its batch (float32 kernels differ by ~1e-6 with
         the batch size).
         """
-        tower = self.network_.towers[i]
+        tower = self.network_.view_encoder(i)
         tower.eval()
         state = {
             k: v.double() if v.is_floating_point() else v

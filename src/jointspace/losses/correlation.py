@@ -1,4 +1,4 @@
-"""Losses as small torch modules, each with its formula. Every loss returns a scalar to minimize.
+"""Correlation and reconstruction losses, each with its formula; each returns a scalar to minimize.
 
 Correlation losses work on a minibatch of network outputs H_i (m × k_i). Covariances carry a
 ridge r·I so that they stay invertible for any batch: smaller than the output dimension,
@@ -6,8 +6,6 @@ with constant features, with duplicated samples.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -137,127 +135,3 @@ class ReconstructionLoss(nn.Module):
             return per_row.mean()
         w = observed.to(per_row.dtype)
         return (per_row * w).sum() / w.sum().clamp_min(1.0)
-
-
-# ------------------------------------------------------------------ contrastive losses
-def positive_mask(n: int, groups: torch.Tensor | None, device: torch.device) -> torch.Tensor:
-    """(n, n) bool: pair (i, j) is a true pair. Without groups only the diagonal is; with
-    groups (n,), every pair sharing a group id (several captions of one image)."""
-    if groups is None:
-        return torch.eye(n, dtype=torch.bool, device=device)
-    return groups[:, None] == groups[None, :]
-
-
-def _normalized(x: torch.Tensor) -> torch.Tensor:
-    return nn.functional.normalize(x, dim=-1)
-
-
-class InfoNCELoss(nn.Module):
-    """Symmetric InfoNCE as in CLIP (Radford et al. 2021), with a learnable temperature.
-
-    With L2-normalized A, B (m × k) and logits l = exp(s)·A Bᵀ (the scale exp(s) clamped to
-    at most ``max_scale``, as CLIP clamps it to 100). Each true pair (i, j) — just (i, i)
-    without groups — is contrasted with the negatives N(i) of its row only, so another true
-    pair of i (a second caption of the same image) is never a negative:
-
-        ℓ_row(i, j) = −log( e^{l_ij} / (e^{l_ij} + Σ_{n∈N(i)} e^{l_in}) ),
-        loss = ½ [ mean_i mean_{j∈P(i)} ℓ_row(i, j) + the same over columns ].
-
-    Without groups this is exactly CLIP's loss.
-
-    Args:
-        init_temperature: initial τ (scale 1/τ); CLIP uses 0.07.
-        max_scale: upper clamp of the scale 1/τ.
-        learn_temperature: whether the temperature is a trained parameter.
-    """
-
-    def __init__(
-        self,
-        init_temperature: float = 0.07,
-        max_scale: float = 100.0,
-        learn_temperature: bool = True,
-    ):
-        super().__init__()
-        self.log_scale = nn.Parameter(
-            torch.tensor(math.log(1.0 / init_temperature)), requires_grad=learn_temperature
-        )
-        self.max_scale = max_scale
-
-    @property
-    def scale(self) -> torch.Tensor:
-        """exp(s), clamped to ``max_scale``."""
-        return self.log_scale.exp().clamp(max=self.max_scale)
-
-    @staticmethod
-    def _one_side(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-        """Mean over rows of the mean over each row's true pairs of ℓ_row."""
-        negatives = logits.masked_fill(positive, float("-inf")).logsumexp(dim=1, keepdim=True)
-        terms = -(logits - torch.logaddexp(logits, negatives))
-        per_row = (terms * positive).sum(dim=1) / positive.sum(dim=1)
-        return per_row.mean()
-
-    def forward(
-        self, A: torch.Tensor, B: torch.Tensor, groups: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """A, B (m, k) paired embeddings; groups optional (m,) → scalar."""
-        logits = self.scale * _normalized(A) @ _normalized(B).mT
-        positive = positive_mask(len(A), groups, A.device)
-        return 0.5 * (self._one_side(logits, positive) + self._one_side(logits.mT, positive.mT))
-
-
-class SigLIPLoss(nn.Module):
-    """Pairwise sigmoid loss of SigLIP (Zhai et al. 2023), learnable scale and bias.
-
-    With L2-normalized A, B, logits l_ij = exp(s)·a_i·b_j + b and z_ij = +1 for true pairs,
-    −1 otherwise:  loss = −Σ_ij log σ(z_ij l_ij) / m.
-
-    Args:
-        init_scale, init_bias: SigLIP's 10 and −10.
-    """
-
-    def __init__(self, init_scale: float = 10.0, init_bias: float = -10.0):
-        super().__init__()
-        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
-        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
-
-    def forward(
-        self, A: torch.Tensor, B: torch.Tensor, groups: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """A, B (m, k); groups optional (m,) → scalar."""
-        logits = self.log_scale.exp() * _normalized(A) @ _normalized(B).mT + self.bias
-        z = positive_mask(len(A), groups, A.device).to(logits.dtype) * 2 - 1
-        return -nn.functional.logsigmoid(z * logits).sum() / len(A)
-
-
-class VSEHingeLoss(nn.Module):
-    """VSE++ hinge loss (Faghri et al. 2018) in both directions, on cosine similarities.
-
-    For each pair (i, i) and each negative j (not a true pair of i):
-        image→text [α − s_ii + s_ij]₊ and text→image [α − s_ii + s_ji]₊,
-    summed over negatives (``reduction="sum"``) or only the hardest negative per pair
-    (``"max"``, max-violation), averaged over the m pairs.
-
-    Args:
-        margin: α.
-        reduction: "sum" or "max".
-    """
-
-    def __init__(self, margin: float = 0.2, reduction: str = "max"):
-        super().__init__()
-        if reduction not in ("sum", "max"):
-            raise ValueError(f"reduction={reduction!r}; expected 'sum' or 'max'")
-        self.margin = margin
-        self.reduction = reduction
-
-    def forward(
-        self, A: torch.Tensor, B: torch.Tensor, groups: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """A, B (m, k); groups optional (m,) → scalar."""
-        S = _normalized(A) @ _normalized(B).mT
-        diag = S.diagonal()
-        negative = ~positive_mask(len(A), groups, A.device)
-        cost_ab = (self.margin - diag[:, None] + S).clamp(min=0) * negative
-        cost_ba = (self.margin - diag[None, :] + S).clamp(min=0) * negative
-        if self.reduction == "max":
-            return (cost_ab.max(dim=1).values + cost_ba.max(dim=0).values).mean()
-        return (cost_ab.sum(dim=1) + cost_ba.sum(dim=0)).mean()

@@ -1,0 +1,461 @@
+"""Contrastive dual encoders (CLIP-style two-tower models) on the shared trainer.
+
+One encoder per view — a tower ending in a projection into the shared k-dimensional space —
+trained with a contrastive loss (InfoNCE, SigLIP or VSE++), optionally with hard negatives
+(in-batch top-k, a memory queue, or a MoCo queue fed by a momentum encoder), distillation
+from a teacher space, and gradient caching for batches bigger than memory allows.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from jointspace.losses import (
+    CONTRASTIVE_LOSSES,
+    DISTILL_LOSSES,
+    EmbeddingDistillLoss,
+    Negatives,
+    SimilarityDistillLoss,
+)
+from jointspace.metrics import cross_modal_retrieval
+from jointspace.models.deep.base import DeepJointModel
+from jointspace.models.deep.towers import build_tower
+from jointspace.train import grad_cache_backward
+
+#: hard-negative strategies, by name
+HARD_NEGATIVES = ("topk", "queue", "moco")
+
+
+class DualEncoderNetwork(nn.Module):
+    """What a fitted dual encoder keeps: one encoder per view (tower + projection) and the
+    contrastive objective (which holds the learned temperature)."""
+
+    def __init__(self, encoders: Sequence[nn.Module], objective: nn.Module):
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+        self.objective = objective
+
+    def view_encoder(self, i: int) -> nn.Module:
+        """The network mapping view i's rows to the shared space (before normalization)."""
+        return self.encoders[i]
+
+
+class EmbeddingQueue(nn.Module):
+    """A FIFO memory of past embeddings with their group ids (MoCo's queue).
+
+    Args:
+        size: capacity q.
+        dim: embedding width k.
+    """
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"queue_size={size}; expected at least 1")
+        self.register_buffer("embeddings", torch.zeros(size, dim))
+        self.register_buffer("groups", torch.full((size,), -1, dtype=torch.long))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def push(self, embeddings: torch.Tensor, groups: torch.Tensor) -> None:
+        """Add (m, k) embeddings with their (m,) groups, overwriting the oldest."""
+        size = len(self.groups)
+        embeddings, groups = embeddings[-size:].detach(), groups[-size:]
+        rows = (self.count + torch.arange(len(groups), device=groups.device)) % size
+        self.embeddings[rows] = embeddings.to(self.embeddings.dtype)
+        self.groups[rows] = groups
+        self.count += len(groups)
+
+    def negatives(self) -> Negatives | None:
+        """The filled part of the queue as extra negatives (None while empty)."""
+        filled = int(min(int(self.count), len(self.groups)))
+        if filled == 0:
+            return None
+        return Negatives(self.embeddings[:filled], self.groups[:filled])
+
+
+class _ContrastiveTraining(nn.Module):
+    """The dual encoder plus what only training needs: noise, the batch's group ids, hard
+    negatives (queues, momentum encoders), the distillation teacher, gradient caching.
+
+    Implements the :class:`~jointspace.train.Trainer` protocol with the batch-index,
+    backward_loss and after_step hooks.
+    """
+
+    uses_batch_index = True
+
+    def __init__(self, net: DualEncoderNetwork, model: ContrastiveDualEncoder, groups, teacher):
+        super().__init__()
+        self.net = net
+        self.input_noise = model.input_noise
+        self.hard_negatives = model.hard_negatives
+        self.n_hard = model.n_hard
+        self.momentum = model.momentum
+        self.grad_cache_chunk = model.grad_cache_chunk
+        self.frozen = list(model._frozen_views())
+        self.register_buffer("groups", torch.as_tensor(groups, dtype=torch.long))
+        self.val_groups: np.ndarray | None = None
+        k = model.n_components
+        if self.hard_negatives in ("queue", "moco"):
+            self.queues = nn.ModuleList([EmbeddingQueue(model.queue_size, k) for _ in range(2)])
+        if self.hard_negatives == "moco":
+            self.momentum_encoders = copy.deepcopy(net.encoders).requires_grad_(False)
+        self.distill = model.distill
+        self.distill_weight = model.distill_weight
+        if self.distill is not None:
+            self.register_buffer("teacher", torch.as_tensor(teacher, dtype=torch.float32))
+            if self.distill == "kl":
+                self.distill_loss = SimilarityDistillLoss(model.distill_temperature)
+            else:
+                self.distill_loss = EmbeddingDistillLoss(self.distill)
+                width = self.teacher.shape[1]
+                self.distill_head = nn.Identity() if width == k else nn.Linear(k, width)
+        self._pending: tuple[list[torch.Tensor], torch.Tensor] | None = None
+
+    def train(self, mode: bool = True) -> _ContrastiveTraining:
+        super().train(mode)
+        for i in self.frozen:  # frozen towers stay in inference mode (BatchNorm, dropout)
+            self.net.encoders[i][0].eval()
+        if hasattr(self, "momentum_encoders"):
+            self.momentum_encoders.eval()
+        return self
+
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each view through its encoder; Gaussian input noise in training mode."""
+        if self.training and self.input_noise > 0:
+            views = [v + self.input_noise * torch.randn_like(v) for v in views]
+        return [enc(v) for enc, v in zip(self.net.encoders, views)]
+
+    def loss_terms(self, Z: list[torch.Tensor], index: torch.Tensor) -> dict[str, Any]:
+        """The loss of a batch from its embeddings Z (two (m, k)) and rows ``index`` (m,)."""
+        A, B = Z
+        groups = self.groups[index]
+        options: dict[str, Any] = {}
+        if self.hard_negatives == "topk":
+            options["top_k"] = self.n_hard
+        elif self.hard_negatives in ("queue", "moco"):
+            options["negatives_a"] = self.queues[1].negatives()  # past B for the A anchors
+            options["negatives_b"] = self.queues[0].negatives()
+        contrastive = self.net.objective(A, B, groups, **options)
+        terms = {"loss": contrastive, "contrastive": contrastive}
+        if self.distill is not None:
+            teacher = self.teacher[index]
+            if self.distill == "kl":
+                distill = self.distill_loss(A, B, teacher)
+            else:
+                head = self.distill_head
+                distill = 0.5 * (
+                    self.distill_loss(head(A), teacher) + self.distill_loss(head(B), teacher)
+                )
+            terms["distill"] = distill
+            terms["loss"] = contrastive + self.distill_weight * distill
+        return terms
+
+    def training_loss(self, views, mask, index) -> dict[str, Any]:  # noqa: ANN001
+        self._pending = (views, index)
+        return self.loss_terms(self.encode(views), index)
+
+    def backward_loss(self, views, mask, index) -> dict[str, Any]:  # noqa: ANN001
+        """The batch's loss with its gradients accumulated (in chunks under GradCache)."""
+        if self.grad_cache_chunk is None or self.grad_cache_chunk >= len(index):
+            terms = self.training_loss(views, mask, index)
+            terms["loss"].backward()
+            return terms
+        self._pending = (views, index)
+        return grad_cache_backward(
+            self.encode, views, lambda Z: self.loss_terms(Z, index), self.grad_cache_chunk
+        )
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Momentum update, then queue this batch's keys."""
+        if self._pending is None or not hasattr(self, "queues"):
+            return
+        views, index = self._pending
+        self._pending = None
+        encoders = self.net.encoders
+        if self.hard_negatives == "moco":
+            for online, target in zip(encoders.parameters(), self.momentum_encoders.parameters()):
+                target.mul_(self.momentum).add_(online.detach(), alpha=1 - self.momentum)
+            encoders = self.momentum_encoders
+        was_training = encoders.training
+        encoders.eval()
+        for queue, enc, v in zip(self.queues, encoders, views):
+            queue.push(nn.functional.normalize(enc(v), dim=-1), self.groups[index])
+        encoders.train(was_training)
+        self.train(self.training)
+
+    def validation_score(self, views, mask) -> float:  # noqa: ANN001
+        """Mean of R@1, R@5, R@10 in both directions on the validation rows (in %)."""
+        A, B = (nn.functional.normalize(z, dim=-1).cpu().numpy() for z in self.encode(views))
+        groups = self.val_groups
+        report = cross_modal_retrieval(A, B, groups_a=groups, groups_b=groups, ks=(1, 5, 10))
+        return float(np.mean([d[f"R@{k}"] for d in report.values() for k in (1, 5, 10)]))
+
+
+class ContrastiveDualEncoder(DeepJointModel):
+    """Two towers trained contrastively into one L2-normalized space (CLIP, SigLIP, VSE++).
+
+    Each view gets an encoder: a tower that ends in a linear projection to ``n_components``
+    — "mlp" (hidden layers, then the projection), "linear" (the projection alone: frozen
+    features such as MiniLM sentence vectors with a trained head), "cnn" (the small CNN on
+    flat image rows), a dict ``{"kind": ..., **options}``, or the user's ``nn.Module``
+    (followed by a trained projection; name its view in ``freeze`` to keep its weights).
+    ``transform`` returns the normalized embeddings, so dot products are cosines.
+
+    Args:
+        n_components: k, width of the shared space.
+        tower, hidden, activation, dropout, batch_norm: the encoders (one spec or one per view).
+        freeze: views (names or indices) whose user-module towers are not trained.
+        loss: "infonce" (CLIP, learnable temperature clamped at 1/100), "siglip" (learnable
+            scale and bias) or "vse" (VSE++ hinge).
+        temperature: initial InfoNCE temperature.
+        margin, vse_reduction: VSE++ margin and "max" (max-violation) or "sum".
+        hard_negatives: None; "topk" (each anchor keeps its ``n_hard`` hardest in-batch
+            negatives); "queue" (a memory of ``queue_size`` past embeddings per view as
+            extra negatives); "moco" (the queue filled by a momentum encoder updated with
+            ``momentum``). A true pair is never a negative.
+        distill: None; "cosine" or "mse" (each embedding, through a learned linear map
+            when widths differ, towards the teacher vector of its pair); "kl" (the batch's
+            image–text similarity distribution towards the teacher's text–text one).
+        distill_weight, distill_temperature: weight of the distillation term; τ for "kl".
+        distill_teacher: name of the view whose input features are the teacher space (e.g.
+            "text" with MiniLM features), or pass ``teacher=`` to :meth:`fit`.
+        grad_cache_chunk: embed batches this many rows at a time (GradCache): a batch of
+            4,096 trains in the memory of this many rows with the same gradients.
+        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
+            val_fraction, device, threads, random_state, checkpoint_dir, resume,
+            progress: training (see :class:`~jointspace.train.Trainer`); the validation
+            score is the mean of R@1/5/10 in both directions.
+
+    Fitted attributes: ``network_``, ``history_``, ``best_epoch_``, ``n_components_``,
+    ``temperature_`` (the learned 1/scale).
+    """
+
+    max_views: ClassVar[int | None] = 2
+
+    def __init__(
+        self,
+        n_components: int = 256,
+        *,
+        tower: Any = "mlp",
+        hidden: Sequence[int] = (1024,),
+        activation: str = "gelu",
+        dropout: float = 0.1,
+        batch_norm: bool = False,
+        freeze: Sequence[str | int] = (),
+        loss: str = "infonce",
+        temperature: float = 0.07,
+        margin: float = 0.2,
+        vse_reduction: str = "max",
+        hard_negatives: str | None = None,
+        n_hard: int = 16,
+        queue_size: int = 4096,
+        momentum: float = 0.995,
+        distill: str | None = None,
+        distill_weight: float = 1.0,
+        distill_temperature: float = 0.05,
+        distill_teacher: str | None = None,
+        grad_cache_chunk: int | None = None,
+        epochs: int = 30,
+        batch_size: int = 512,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        schedule: str = "cosine",
+        patience: int | None = None,
+        input_noise: float = 0.0,
+        val_fraction: float = 0.0,
+        device: str = "cpu",
+        threads: int | None = None,
+        random_state: int | None = 0,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ):
+        self.n_components = n_components
+        self.tower = tower
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.freeze = freeze
+        self.loss = loss
+        self.temperature = temperature
+        self.margin = margin
+        self.vse_reduction = vse_reduction
+        self.hard_negatives = hard_negatives
+        self.n_hard = n_hard
+        self.queue_size = queue_size
+        self.momentum = momentum
+        self.distill = distill
+        self.distill_weight = distill_weight
+        self.distill_temperature = distill_temperature
+        self.distill_teacher = distill_teacher
+        self.grad_cache_chunk = grad_cache_chunk
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.patience = patience
+        self.input_noise = input_noise
+        self.val_fraction = val_fraction
+        self.device = device
+        self.threads = threads
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.progress = progress
+
+    # ------------------------------------------------------------------ building
+    @property
+    def _out_dim(self) -> int:
+        return int(self.n_components)
+
+    def _check_params(self) -> None:
+        checks = [
+            ("loss", self.loss, tuple(CONTRASTIVE_LOSSES)),
+            ("hard_negatives", self.hard_negatives, (None, *HARD_NEGATIVES)),
+            ("distill", self.distill, (None, *DISTILL_LOSSES)),
+        ]
+        for name, value, allowed in checks:
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r}; expected one of {allowed}")
+        if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
+            raise ValueError(f"grad_cache_chunk={self.grad_cache_chunk}; expected ≥ 1 or None")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum}; expected in [0, 1)")
+
+    def _names(self) -> list[str]:
+        """View names: those being fitted, else the fitted ones."""
+        context = getattr(self, "_context", None)
+        return list(context["names"] if context else getattr(self, "view_names_", []))
+
+    def _frozen_views(self) -> list[int]:
+        names = self._names()
+        out = []
+        for v in self.freeze:
+            if isinstance(v, str):
+                if v not in names:
+                    raise ValueError(f"freeze names view {v!r}; the views are {names}")
+                v = names.index(v)
+            out.append(int(v))
+        return out
+
+    def _objective(self) -> nn.Module:
+        if self.loss == "infonce":
+            return CONTRASTIVE_LOSSES["infonce"](init_temperature=self.temperature)
+        if self.loss == "vse":
+            return CONTRASTIVE_LOSSES["vse"](margin=self.margin, reduction=self.vse_reduction)
+        return CONTRASTIVE_LOSSES["siglip"]()
+
+    def _build_network(self, dims: list[int]) -> DualEncoderNetwork:
+        specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)
+        if len(specs) != len(dims):
+            raise ValueError(f"tower has {len(specs)} entries; expected one per view ({len(dims)})")
+        frozen = self._frozen_views()
+        encoders = []
+        for i, (spec, d) in enumerate(zip(specs, dims)):
+            if isinstance(spec, nn.Module):
+                encoders.append(self._projected(spec, d, frozen=i in frozen))
+                continue
+            if i in frozen:
+                raise ValueError(f"freeze names view {i}, whose tower is not the user's module")
+            mlp = {
+                "hidden": tuple(self.hidden),
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "batch_norm": self.batch_norm,
+            }
+            encoders.append(build_tower(spec, d, self.n_components, **mlp))
+        return DualEncoderNetwork(encoders, self._objective())
+
+    def _projected(self, module: nn.Module, in_dim: int, frozen: bool) -> nn.Module:
+        """The user's tower followed by a trained projection to the shared space."""
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            width = module(torch.zeros(2, in_dim)).shape[1]
+        module.train(was_training)
+        if frozen:
+            module.requires_grad_(False)
+        return nn.Sequential(module, nn.Linear(width, self.n_components))
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self, views: Any, y: Any = None, *, teacher: Any = None, callback: Any = None
+    ) -> ContrastiveDualEncoder:
+        """Train on paired views (see :meth:`JointModel.fit`).
+
+        Args:
+            views: MultiView, dict or list of two (n, d_i) arrays; with a MultiView its
+                ``groups`` mark rows that are true pairs of each other.
+            y: ignored.
+            teacher: (n, d_t) teacher embeddings for ``distill`` (or set ``distill_teacher``).
+            callback: optional ``callback(epoch, network, history_row)`` after every epoch.
+        Returns:
+            self.
+        """
+        mv, _ = self._validate_views(views, fitting=True)
+        if not mv.complete_rows().all():
+            raise ValueError(
+                f"views: {int((~mv.complete_rows()).sum())} rows lack a view; a dual encoder "
+                "trains on complete pairs (select them with views.subset(views.complete_rows()))"
+            )
+        self._context = {"names": mv.view_names, "groups": mv.groups, "teacher": teacher}
+        try:
+            return super().fit(mv, y, callback=callback)
+        finally:
+            del self._context
+
+    def _teacher_array(self, arrays: list[np.ndarray]) -> np.ndarray | None:
+        if self.distill is None:
+            return None
+        given = self._context["teacher"]
+        if given is not None and self.distill_teacher is not None:
+            raise ValueError("give the teacher either as teacher= or as distill_teacher, not both")
+        if self.distill_teacher is not None:
+            names = self._names()
+            if self.distill_teacher not in names:
+                raise ValueError(f"distill_teacher={self.distill_teacher!r}; views are {names}")
+            return arrays[names.index(self.distill_teacher)]
+        if given is None:
+            raise ValueError(f"distill={self.distill!r} needs teacher= or distill_teacher")
+        teacher = np.asarray(given, dtype=np.float64)
+        if teacher.ndim != 2 or len(teacher) != len(arrays[0]):
+            raise ValueError(
+                f"teacher has shape {teacher.shape}; expected ({len(arrays[0])}, d_teacher)"
+            )
+        if not np.isfinite(teacher).all():
+            raise ValueError("teacher holds NaN or infinite values")
+        return teacher
+
+    def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        self._check_params()
+        n = len(mask)
+        given = self._context["groups"]
+        groups = np.arange(n) if given is None else np.asarray(given)
+        _, groups = np.unique(groups, return_inverse=True)
+        teacher = self._teacher_array(arrays)
+        torch.manual_seed(self._seed)
+        network = self._build_network([a.shape[1] for a in arrays])
+        train, val = self._split_rows(n)
+        training = _ContrastiveTraining(
+            network, self, groups[train], None if teacher is None else teacher[train]
+        )
+        if val is not None:
+            training.val_groups = groups[val]
+        self._train(training, arrays, mask, train, val)
+        self.network_ = network.cpu().eval()
+        self.n_components_ = self.n_components
+        scale = getattr(network.objective, "scale", None)
+        self.temperature_ = None if scale is None else float(1.0 / scale.detach())
+
+    def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
+        Z = self._encode(i, X)
+        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
