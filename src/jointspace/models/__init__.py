@@ -1,7 +1,7 @@
 """Joint-space models. Every model keeps the contract of :class:`JointModel`.
 
-The deep models (``DCCA``, ``DCCAE``, ``DGCCA``, ``ContrastiveDualEncoder``) are importable from here too; torch is
-imported only when one of them is first used.
+The deep models (``DCCA``, ``DCCAE``, ``DGCCA``, ``ContrastiveDualEncoder``) are importable
+from here too; torch is imported only when one of them is first used.
 """
 
 from typing import Any
