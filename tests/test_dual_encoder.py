@@ -19,7 +19,7 @@ from jointspace.losses import (
 )
 from jointspace.metrics import cross_modal_retrieval
 from jointspace.models import CCA, ContrastiveDualEncoder, JointModel
-from jointspace.models.deep.contrastive import EmbeddingQueue, _ContrastiveTraining
+from jointspace.models.deep.contrastive_training import ContrastiveTraining, EmbeddingQueue
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -132,7 +132,7 @@ def test_moco_momentum_encoder_follows_online_encoder():
         progress=False,
     )
     net = model._build_network([12, 9])
-    training = _ContrastiveTraining(net, model, np.arange(64), None)
+    training = ContrastiveTraining(net, model, np.arange(64), None)
     views = [torch.tensor(X1[:16], dtype=torch.float32), torch.tensor(X2[:16], dtype=torch.float32)]
     terms = training.backward_loss(views, None, torch.arange(16))
     assert math.isfinite(float(terms["loss"]))
@@ -201,7 +201,7 @@ def _gradients(options, chunk, reference_chunks=False):
     )
     torch.manual_seed(0)
     net = model._build_network([12, 9]).double()
-    training = _ContrastiveTraining(net, model, np.arange(n) // 2, teacher).double().train()
+    training = ContrastiveTraining(net, model, np.arange(n) // 2, teacher).double().train()
     views = [torch.tensor(X1), torch.tensor(X2)]
     index = torch.arange(n)
     torch.manual_seed(1)

@@ -26,10 +26,18 @@ class BenchResult:
     n_components: int
     fit_seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: per-epoch training rows of deep models (None for closed-form models)
+    history: list[dict[str, float]] | None = None
+    #: the test rows' embeddings, one (n, k) array per view (not in ``as_dict``)
+    embeddings: list[np.ndarray] | None = field(default=None, repr=False)
+    #: whether the model belongs to the correlation family (its spectrum is meaningful)
+    correlation_model: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (without the embeddings)."""
+        out = asdict(self)
+        del out["embeddings"]
+        return out
 
 
 def choose_views(data: MultiView, views: Sequence[str] | None, model: JointModel) -> list[str]:
@@ -50,11 +58,23 @@ def evaluate(model: JointModel, test: MultiView) -> dict[str, Any]:
     and ``probe_acc`` (linear-probe accuracy of the first view's embedding, when labelled:
     trained on a stratified half of the test set, tested on the other half).
     """
+    rows = evaluation_rows(model, test)
+    return evaluate_embeddings(model.view_names_, model.transform(rows), rows)
+
+
+def evaluation_rows(model: JointModel, test: MultiView) -> MultiView:
+    """The test rows a model is evaluated on: its views, complete rows."""
     test = test.select(model.view_names_)
-    test = test.subset(test.complete_rows())
-    Z = model.transform(test)
+    return test.subset(test.complete_rows())
+
+
+def evaluate_embeddings(
+    names: Sequence[str], Z: list[np.ndarray], test: MultiView
+) -> dict[str, Any]:
+    """The figures of :func:`evaluate` from test embeddings Z (one (n, k) per view) of the
+    rows ``test`` (as given by :func:`evaluation_rows`)."""
     corrs = canonical_correlations(*Z)
-    a, b = model.view_names_[:2]
+    a, b = names[:2]
     labels = test.labels
     out: dict[str, Any] = {
         "corr_sum": float(corrs.sum()),
@@ -182,14 +202,19 @@ def run_bench(
         start = time.perf_counter()
         model.fit(train.select(names))
         seconds = time.perf_counter() - start
+        rows = evaluation_rows(model, test)
+        Z = model.transform(rows)
         results.append(
             BenchResult(
                 data.meta.get("name", "data"),
                 name,
                 names,
-                n_components,
+                getattr(model, "n_components_", n_components),
                 seconds,
-                evaluate(model, test),
+                evaluate_embeddings(names, Z, rows),
+                history=getattr(model, "history_", None),
+                embeddings=Z,
+                correlation_model=hasattr(model, "canonical_correlations_"),
             )
         )
     return results
