@@ -182,3 +182,20 @@ def test_bad_deep_input_is_named(digits):
         DCCA(5, schedule="linear", **FAST).fit(train)
     with pytest.raises(ValueError, match="DCCA got 3 views; expected exactly 2"):
         DCCA(5, **FAST).fit([train["left"]] * 3)
+
+
+def test_cnn_channels_last_layout_reads_pixels_encoder_rows():
+    """An "hwc" CNN on channels-last rows equals the "chw" CNN on the same images."""
+    import torch
+
+    from jointspace.models.deep.towers import CNN
+
+    torch.manual_seed(0)
+    chw = CNN(3 * 8 * 8, 5, image_shape=(3, 8, 8)).eval()
+    hwc = CNN(3 * 8 * 8, 5, image_shape=(3, 8, 8), layout="hwc").eval()
+    hwc.load_state_dict(chw.state_dict())
+    images = torch.randn(4, 3, 8, 8)
+    channels_last = images.permute(0, 2, 3, 1).reshape(4, -1)
+    torch.testing.assert_close(hwc(channels_last), chw(images.reshape(4, -1)))
+    with pytest.raises(ValueError, match="layout"):
+        CNN(12, 2, image_shape=(3, 2, 2), layout="whc")

@@ -30,7 +30,11 @@ from jointspace.cli.common import (
 @user_errors
 def bench(
     dataset: str = typer.Option(..., help="Built-in dataset name."),
-    models: str = typer.Option("cca,pls,kcca", help="Comma-separated model names."),
+    models: str = typer.Option(
+        "cca,pls,kcca",
+        help="Comma-separated model names, each with optional options: "
+        "dual-encoder:loss=siglip:hard_negatives=topk",
+    ),
     n_components: int = typer.Option(10, help="Dimension k of the joint space."),
     reg: float = typer.Option(1e-3, help="Ridge ε for the models that take one."),
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
@@ -48,6 +52,9 @@ def bench(
     input_noise: float = INPUT_NOISE,
     weight_decay: float = WEIGHT_DECAY,
     device: str = DEVICE,
+    report: str = typer.Option(
+        None, help="Write a Markdown report with plots (R@K, training, map) to this folder."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit several models on one split and print a comparison table (both directions).
@@ -83,6 +90,10 @@ def bench(
         announce=None if as_json else lambda msg: console.print(msg, highlight=False),
         **params,
     )
+    if report is not None:
+        path = _write_report(report, dataset, results, test if test is not None else data)
+        if not as_json:
+            console.print(f"report: {path}", highlight=False)
     if as_json:
         print_json([r.as_dict() for r in results])
         return
@@ -108,3 +119,43 @@ def bench(
             )
             table.add_row(*first, direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
+
+
+def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN001
+    """The bench's Markdown report with plots; returns the report's path."""
+    import shlex
+    import sys
+
+    from jointspace.bench.report import MethodRun, write_report
+
+    names = results[0].views[:2]
+    rows = test.select(names)
+    rows = rows.subset(rows.complete_rows())
+    if any(r.views[:2] != names for r in results) or rows.n_samples != len(
+        results[0].embeddings[0]
+    ):
+        raise ValueError("--report needs every model evaluated on the same two views")
+    runs = [
+        MethodRun(
+            name=r.model,
+            metrics=r.metrics,
+            embeddings=(r.embeddings[0], r.embeddings[1]),
+            fit_seconds=r.fit_seconds,
+            history=r.history,
+            correlation_model=r.correlation_model,
+        )
+        for r in results
+    ]
+    from_shell = sys.argv and sys.argv[0].endswith("jointspace")
+    command = "jointspace " + shlex.join(sys.argv[1:]) if from_shell else None
+    return str(
+        write_report(
+            folder,
+            runs,
+            dataset=dataset,
+            view_names=(names[0], names[1]),
+            labels=rows.labels,
+            groups=rows.relevance_groups,
+            command=command,
+        )
+    )

@@ -73,6 +73,8 @@ class CNN(nn.Module):
         image_shape: (C, H, W), or None for a square single-channel image.
         channels: output channels of each convolutional block.
         activation: one of :data:`ACTIVATIONS`.
+        layout: how a flat row is ordered: "chw" (channels first) or "hwc" (channels last,
+            as the ``pixels`` encoder writes RGB images).
     """
 
     def __init__(
@@ -82,8 +84,12 @@ class CNN(nn.Module):
         image_shape: Sequence[int] | None = None,
         channels: Sequence[int] = (32, 64),
         activation: str = "relu",
+        layout: str = "chw",
     ):
         super().__init__()
+        if layout not in ("chw", "hwc"):
+            raise ValueError(f"layout={layout!r}; expected 'chw' or 'hwc'")
+        self.layout = layout
         if image_shape is None:
             side = math.isqrt(in_dim)
             if side * side != in_dim:
@@ -111,7 +117,10 @@ class CNN(nn.Module):
         self.head = nn.Linear(c_in, out_dim)
 
     def forward(self, x):  # noqa: ANN001, ANN201 - torch convention
-        return self.head(self.features(x.reshape(-1, *self.image_shape)))
+        c, h, w = self.image_shape
+        if self.layout == "hwc":
+            x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
+        return self.head(self.features(x.reshape(-1, c, h, w)))
 
 
 def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
