@@ -515,3 +515,26 @@ def test_cache_minilm_many_captions(tmp_path):
     second = cached.transform(texts)
     assert cached.n_hits_ == 200
     np.testing.assert_array_equal(first, second)
+
+
+def test_encoder_spec_options_and_concatenation(tmp_path):
+    """ "name:key=value" specs set parameters; "a+b" in the bench concatenates features."""
+    from jointspace.bench.harness import encode_views
+    from jointspace.data import MultiView
+
+    assert make_encoder("pixels:size=8:color=gray").get_params() == {"size": 8, "color": "gray"}
+    assert make_encoder("torch:/m/cnn.pt:size=96").get_params()["path"] == "/m/cnn.pt"
+    with pytest.raises(ValueError, match="no parameter 'sise'"):
+        make_encoder("pixels:sise=3")
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    paths = []
+    for i in range(6):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)).save(paths[-1])
+    mv = MultiView({"image": paths, "x": rng.normal(size=(6, 2))})
+    train, test = encode_views(mv, mv, {"image": "pixels:size=8+color-hist"})
+    pixels = make_encoder("pixels:size=8").fit_transform(paths)
+    hist = make_encoder("color-hist").fit_transform(paths)
+    np.testing.assert_array_equal(test["image"], np.concatenate([pixels, hist], axis=1))

@@ -107,8 +107,10 @@ def encode_views(
 
     Args:
         train, test: MultiViews with the same views.
-        encoders: view name → encoder spec (``"tfidf"``, ``"minilm"``, ``"hog"``, …); every raw
-            view needs one, numeric views may have one too (``"standardize"``).
+        encoders: view name → encoder spec (``"tfidf"``, ``"minilm"``, ``"hog"``,
+            ``"pixels:size=64"``, …); ``"hog+color-hist"`` concatenates several encoders'
+            features. Every raw view needs one, numeric views may have one too
+            (``"standardize"``).
         cache_dir: feature cache folder (None: no cache).
     Returns:
         (train, test) with those views as (n, d) float arrays.
@@ -126,15 +128,22 @@ def encode_views(
                 f"(e.g. --encoders {name}=...)"
             )
     out = []
-    fitted = {}
+    fitted: dict[str, list[Any]] = {}
     for name, spec in encoders.items():
-        encoder = make_encoder(spec)
-        if cache_dir is not None:
-            encoder = CachedEncoder(encoder, cache_dir)
-        fitted[name] = encoder.fit(train[name])
+        fitted[name] = []
+        for one in spec.split("+"):
+            encoder = make_encoder(one.strip())
+            if cache_dir is not None:
+                encoder = CachedEncoder(encoder, cache_dir)
+            fitted[name].append(encoder.fit(train[name]))
+
+    def features(name: str, items: Any) -> np.ndarray:
+        parts = [encoder.transform(items) for encoder in fitted[name]]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
     for part in (train, test):
         views = {
-            name: fitted[name].transform(part[name]) if name in fitted else part[name]
+            name: features(name, part[name]) if name in fitted else part[name]
             for name in part.view_names
         }
         out.append(

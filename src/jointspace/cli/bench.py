@@ -52,6 +52,9 @@ def bench(
     input_noise: float = INPUT_NOISE,
     weight_decay: float = WEIGHT_DECAY,
     device: str = DEVICE,
+    examples: int = typer.Option(
+        0, help="Print this many example searches (first view's queries) with the last model."
+    ),
     report: str = typer.Option(
         None, help="Write a Markdown report with plots (R@K, training, map) to this folder."
     ),
@@ -119,6 +122,8 @@ def bench(
             )
             table.add_row(*first, direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
+    if examples > 0:
+        _print_examples(results[-1], test if test is not None else data, examples, seed)
 
 
 def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN001
@@ -159,3 +164,33 @@ def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN
             command=command,
         )
     )
+
+
+def _print_examples(result, test, count: int, seed: int, top: int = 5) -> None:  # noqa: ANN001
+    """A few searches from the second view (e.g. captions) into the first (e.g. images):
+    each query, then its top results shown by their own second-view item (the image's
+    caption) and id (its file), the true match marked."""
+    import numpy as np
+
+    a, b = result.views[:2]
+    rows = test.select([a, b])
+    rows = rows.subset(rows.complete_rows())
+    Za, Zb = result.embeddings[0], result.embeddings[1]
+    groups = rows.relevance_groups
+    rng = np.random.default_rng(seed)
+    console.print(f"[bold]{result.model}: example searches {b} → {a}[/]", highlight=False)
+    for q in rng.choice(rows.n_samples, size=min(count, rows.n_samples), replace=False):
+        scores = Za @ Zb[q]
+        best = np.argsort(-scores, kind="stable")[:top]
+        console.print(f"  query: {_show(rows, b, q)}", highlight=False)
+        for rank, j in enumerate(best, 1):
+            mark = "[green]✓[/]" if groups[j] == groups[q] else " "
+            console.print(f"    {rank}. {mark} {_show(rows, b, j)}", highlight=False)
+            console.print(f"         [dim]{rows.ids[j]}[/]", highlight=False)
+
+
+def _show(rows, view: str, i: int, width: int = 90) -> str:  # noqa: ANN001
+    """Row i of a view as short text: the item itself for raw views, else the row's id."""
+    text = str(rows[view][i] if not rows.is_numeric(view) else f"row {rows.ids[i]}")
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

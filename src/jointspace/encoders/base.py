@@ -146,15 +146,26 @@ def make_encoder(spec: str, **params: Any) -> Encoder:
 
     ``"<name>:<path>"`` passes ``path`` to encoders that load a model from disk:
     ``make_encoder("hf:/models/sbert")``, ``make_encoder("torch:/models/cnn.pt", size=96)``.
+    Parameters may follow as ``:key=value`` parts (``"pixels:size=64"``,
+    ``"torch:/models/cnn.pt:size=96"``); keyword arguments take precedence.
 
     Raises:
         ValueError: an unknown name (lists the available ones) or parameter.
     """
-    name, sep, path = spec.partition(":")
+    from jointspace.models.factory import parse_value
+
+    name, sep, rest = spec.partition(":")
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {spec!r}; available encoders: {_spec_list()}")
     cls = ENCODERS[name]
     allowed = cls._get_param_names()
+    parts = rest.split(":") if sep else []
+    takes_path = "path" in allowed
+    options = [p for p in parts if "=" in p and (p.partition("=")[0] in allowed or not takes_path)]
+    path = ":".join(p for p in parts if p not in options)
+    sep = sep if path else ""
+    given = {k.strip(): parse_value(v.strip()) for k, _, v in (o.partition("=") for o in options)}
+    params = {**given, **params}
     if sep:
         if "path" not in allowed:
             raise ValueError(f"encoder {name!r} takes no path; got {spec!r}")
