@@ -238,3 +238,32 @@ def test_openclipart_prepare_and_cca_floor(tmp_path):
     assert set(retrieval) == {"image→text", "text→image"}
     for scores in retrieval.values():
         assert 15 < scores["R@10"] < 60 and scores["MedR"] > 1 and scores["mAP"] > 0.3
+
+
+def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
+    """Model specs with options, a report folder with plots, example searches."""
+    out = run(
+        "bench",
+        "--dataset",
+        "uci-mfeat",
+        "--views",
+        "fou,kar",
+        "--models",
+        "cca,dual-encoder:n_components=16:epochs=4:hidden=64:hard_negatives=topk",
+        "--n-components",
+        "8",
+        "--report",
+        str(tmp_path / "report"),
+        "--examples",
+        "2",
+    ).stdout
+    assert "dual-encoder:n_components=16" in out and "example searches kar → fou" in out
+    assert out.count("query: row") == 2
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "cca" in report and "dual-encoder:n_components=16" in report
+    for png in ("recall_at_k.png", "joint_space.png", "training_curves.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run("bench", "--dataset", "uci-mfeat", "--models", "dual-encoder:loss", ok=False)
+    assert bad.returncode == 2 and "expected key=value" in bad.stderr
+    bad = run("bench", "--dataset", "uci-mfeat", "--models", "cca:epochs=3", ok=False)
+    assert bad.returncode == 2 and "no parameter 'epochs'" in bad.stderr

@@ -32,12 +32,13 @@ class BenchResult:
     embeddings: list[np.ndarray] | None = field(default=None, repr=False)
     #: whether the model belongs to the correlation family (its spectrum is meaningful)
     correlation_model: bool = False
+    #: the test rows the embeddings belong to, raw views included (not in ``as_dict``)
+    test_rows: MultiView | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (without the embeddings)."""
-        out = asdict(self)
-        del out["embeddings"]
-        return out
+        """JSON-ready dict (without the embeddings and test rows)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("embeddings", "test_rows")}
+        return asdict(BenchResult(**out))  # type: ignore[arg-type]
 
 
 def choose_views(data: MultiView, views: Sequence[str] | None, model: JointModel) -> list[str]:
@@ -196,6 +197,7 @@ def run_bench(
         train, test = train_test_split(data, test_size, random_state=random_state)
     else:
         train = data
+    raw_test = test
     if encoders:
         if announce is not None:
             announce(f"encoding {', '.join(f'{v} with {e}' for v, e in encoders.items())}")
@@ -224,6 +226,7 @@ def run_bench(
                 history=getattr(model, "history_", None),
                 embeddings=Z,
                 correlation_model=hasattr(model, "canonical_correlations_"),
+                test_rows=evaluation_rows(model, raw_test),
             )
         )
     return results

@@ -94,7 +94,7 @@ def bench(
         **params,
     )
     if report is not None:
-        path = _write_report(report, dataset, results, test if test is not None else data)
+        path = _write_report(report, dataset, results)
         if not as_json:
             console.print(f"report: {path}", highlight=False)
     if as_json:
@@ -123,10 +123,10 @@ def bench(
             table.add_row(*first, direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
     if examples > 0:
-        _print_examples(results[-1], test if test is not None else data, examples, seed)
+        _print_examples(results[-1], examples, seed)
 
 
-def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN001
+def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
     """The bench's Markdown report with plots; returns the report's path."""
     import shlex
     import sys
@@ -134,11 +134,8 @@ def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN
     from jointspace.bench.report import MethodRun, write_report
 
     names = results[0].views[:2]
-    rows = test.select(names)
-    rows = rows.subset(rows.complete_rows())
-    if any(r.views[:2] != names for r in results) or rows.n_samples != len(
-        results[0].embeddings[0]
-    ):
+    rows = results[0].test_rows
+    if any(r.views[:2] != names or r.test_rows.n_samples != rows.n_samples for r in results):
         raise ValueError("--report needs every model evaluated on the same two views")
     runs = [
         MethodRun(
@@ -162,19 +159,19 @@ def _write_report(folder: str, dataset: str, results, test) -> str:  # noqa: ANN
             labels=rows.labels,
             groups=rows.relevance_groups,
             command=command,
+            max_map_points=1000,
         )
     )
 
 
-def _print_examples(result, test, count: int, seed: int, top: int = 5) -> None:  # noqa: ANN001
+def _print_examples(result, count: int, seed: int, top: int = 5) -> None:  # noqa: ANN001
     """A few searches from the second view (e.g. captions) into the first (e.g. images):
     each query, then its top results shown by their own second-view item (the image's
     caption) and id (its file), the true match marked."""
     import numpy as np
 
     a, b = result.views[:2]
-    rows = test.select([a, b])
-    rows = rows.subset(rows.complete_rows())
+    rows = result.test_rows
     Za, Zb = result.embeddings[0], result.embeddings[1]
     groups = rows.relevance_groups
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from jointspace.models.base import JointModel
-from jointspace.models.deep.towers import build_tower
+from jointspace.models.deep.towers import build_tower, widths
 from jointspace.train import Trainer
 
 #: rows per forward pass when encoding outside training
@@ -122,7 +122,7 @@ class DeepJointModel(JointModel):
         if len(specs) != len(dims):
             raise ValueError(f"tower has {len(specs)} entries; expected one per view ({len(dims)})")
         mlp = {
-            "hidden": tuple(self.hidden),
+            "hidden": widths(self.hidden),
             "activation": self.activation,
             "dropout": self.dropout,
             "batch_norm": self.batch_norm,

@@ -18,7 +18,7 @@ from torch import nn
 from jointspace.losses import CONTRASTIVE_LOSSES, DISTILL_LOSSES
 from jointspace.models.deep.base import DeepJointModel
 from jointspace.models.deep.contrastive_training import HARD_NEGATIVES, ContrastiveTraining
-from jointspace.models.deep.towers import build_tower
+from jointspace.models.deep.towers import build_tower, widths
 
 
 class DualEncoderNetwork(nn.Module):
@@ -208,7 +208,7 @@ class ContrastiveDualEncoder(DeepJointModel):
             if i in frozen:
                 raise ValueError(f"freeze names view {i}, whose tower is not the user's module")
             mlp = {
-                "hidden": tuple(self.hidden),
+                "hidden": widths(self.hidden),
                 "activation": self.activation,
                 "dropout": self.dropout,
                 "batch_norm": self.batch_norm,

@@ -13,7 +13,7 @@ from torch import nn
 from jointspace.losses import CCALoss, GCCALoss, ReconstructionLoss
 from jointspace.models.base import JointModel
 from jointspace.models.deep.base import DeepJointModel, TowerNetwork
-from jointspace.models.deep.towers import MLP
+from jointspace.models.deep.towers import MLP, widths
 from jointspace.models.linear import CCA, GCCA
 
 
@@ -123,7 +123,7 @@ class DCCAE(DCCA):
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
         decoders = [
-            MLP(self._out_dim, d, hidden=tuple(self.hidden)[::-1], activation=self.activation)
+            MLP(self._out_dim, d, hidden=widths(self.hidden)[::-1], activation=self.activation)
             for d in dims
         ]
         return _AutoencoderNetwork(

@@ -123,6 +123,11 @@ class CNN(nn.Module):
         return self.head(self.features(x.reshape(-1, c, h, w)))
 
 
+def widths(hidden: int | Sequence[int]) -> tuple[int, ...]:
+    """Hidden-layer widths as a tuple (one int is one layer)."""
+    return (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
+
+
 def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
     """A tower from its spec: "mlp", "linear", "cnn", a dict ``{"kind": ..., **options}``, or
     an ``nn.Module`` (used as given: it must map (m, in_dim) to (m, out_dim)).

@@ -1,0 +1,448 @@
+"""A Markdown benchmark report with PNG plots (``jointspace bench ... --report DIR``).
+
+``write_report`` fills a folder with ``report.md`` (metrics table, plots with captions),
+``recall_at_k.png``, ``training_curves.png`` (when a method has a history), ``joint_space.png``
+(t-SNE map) and ``correlation_spectrum.png`` (when a CCA-family method is present).
+
+Plots are drawn on :class:`matplotlib.figure.Figure` objects (Agg canvas), never through pyplot:
+neither importing nor calling this module needs a display, keeps global figures or changes the
+caller's backend. Every file goes to a temporary name in the same folder and is moved into place
+with :func:`os.replace`; ``report.md`` is written last.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = ["MethodRun", "recall_curve", "write_report"]
+
+_METRICS = ("cosine", "dot", "euclidean")
+_CAPTIONS = {  # file: (section title, caption)
+    "recall_at_k.png": (
+        "Recall at K",
+        "Share of queries (%) whose true match is among the top K "
+        "results, K = 1..{max_k}, in each direction.",
+    ),
+    "training_curves.png": (
+        "Training curves",
+        "Training loss per epoch of each trained method, "
+        "with the validation score (dashed, right axis) where recorded.",
+    ),
+    "joint_space.png": (
+        "Joint space",
+        "t-SNE map of both views embedded together (circles: {a}, "
+        "crosses: {b}; colour: {colour}; grey lines join true pairs) for the "
+        "{n_map} method(s) with the best mean R@10.",
+    ),
+    "correlation_spectrum.png": (
+        "Correlation spectrum",
+        "Test-set correlation between the two "
+        "views along each joint-space component, CCA-family methods.",
+    ),
+}
+_COLUMNS = {"R@1": "{:.1f}", "R@5": "{:.1f}", "R@10": "{:.1f}", "MedR": "{:.6g}", "mAP": "{:.3f}"}
+
+
+@dataclass
+class MethodRun:
+    """One fitted method's test-set results.
+
+    ``metrics`` is the dict of :func:`jointspace.bench.harness.evaluate`; ``embeddings`` are the
+    test embeddings of view a and view b, each (n, k), rows paired; ``history`` holds per-epoch
+    rows such as ``{"epoch": 1, "loss": 0.9, "val_score": 0.4}``; ``correlation_model`` marks
+    CCA-family models, whose per-component correlations are drawn as a spectrum.
+    """
+
+    name: str
+    metrics: dict[str, Any]
+    embeddings: tuple[np.ndarray, np.ndarray]
+    fit_seconds: float
+    history: list[dict[str, float]] | None = None
+    correlation_model: bool = False
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (n, k) scaled to unit L2 norm; all-zero rows stay zero (as in metrics)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def _int(value: Any, name: str, low: int) -> int:
+    """``value`` as an int >= ``low``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
+    return int(value)
+
+
+def _pair(za: Any, zb: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate paired embeddings (n, k), n >= 2, and return them as finite float64 arrays."""
+    out = []
+    for z, name in zip((za, zb), names):
+        arr = np.asarray(z)
+        if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1 or arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} has shape {arr.shape} and dtype {arr.dtype}; "
+                "expected a real 2-D array (n, k) with n >= 2"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or inf; expected finite values")
+        out.append(arr.astype(np.float64, copy=False))
+    if out[0].shape != out[1].shape:
+        raise ValueError(
+            f"{names[0]} has shape {out[0].shape}, {names[1]} has {out[1].shape}; "
+            "expected the same (n, k): rows paired, one joint space"
+        )
+    return out[0], out[1]
+
+
+def _ids(x: Any, name: str, n: int) -> np.ndarray | None:
+    """``x`` as a 1-D array of length n (None stays None)."""
+    if x is None:
+        return None
+    arr = np.asarray(x)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one per test row")
+    return arr
+
+
+def recall_curve(
+    za: Any,
+    zb: Any,
+    groups: Any = None,
+    max_k: int = 100,
+    *,
+    metric: str = "cosine",
+    chunk_size: int = 1024,
+) -> np.ndarray:
+    """R@K in percent for K = 1..max_k, queries ``za`` (n, k) against gallery ``zb`` (n, k).
+
+    A query's positives are the rows of ``zb`` with its id in ``groups`` (n,) (None: row i pairs
+    with row i only). Similarity ``metric`` and tie rule are those of
+    :func:`jointspace.metrics.retrieval_metrics`, whose default ``"cosine"`` is what
+    ``bench.evaluate`` uses, so ``curve[K - 1]`` equals its ``R@K``: the rank of the first
+    positive is 1 + the number of non-positives scoring >= the best positive (ties count
+    against the query). Queries are scored ``chunk_size`` at a time, so at most a
+    (chunk_size, n) block of scores is in memory; keep it equal to the metrics' chunk_size
+    (both default to 1024) for bit-identical scores, since BLAS rounding can depend on the
+    block shape and decide near-ties. Returns a float array of shape (max_k,).
+    """
+    q, g = _pair(za, zb, ("za", "zb"))
+    n = q.shape[0]
+    max_k, chunk = _int(max_k, "max_k", 1), _int(chunk_size, "chunk_size", 1)
+    if metric not in _METRICS:
+        raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
+    ids = _ids(groups, "groups", n)
+    codes = np.arange(n) if ids is None else np.unique(ids, return_inverse=True)[1].reshape(-1)
+    if metric == "cosine":
+        q, g = _unit(q), _unit(g)
+    g_sq = np.einsum("ij,ij->i", g, g) if metric == "euclidean" else None
+    first = np.empty(n, dtype=np.int64)
+    for s in range(0, n, chunk):
+        qc = q[s : s + chunk]
+        sims = qc @ g.T
+        if g_sq is not None:  # -||q - g||^2, computed as jointspace.metrics does
+            sims *= 2.0
+            sims -= np.einsum("ij,ij->i", qc, qc)[:, None]
+            sims -= g_sq[None, :]
+        pos = codes[s : s + chunk, None] == codes[None, :]
+        best = np.max(sims, axis=1, where=pos, initial=-np.inf)
+        first[s : s + len(qc)] = 1 + np.count_nonzero((sims >= best[:, None]) & ~pos, axis=1)
+    counts = np.bincount(np.minimum(first, max_k + 1), minlength=max_k + 2)
+    return 100.0 * (np.cumsum(counts)[1 : max_k + 1] / n)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write ``path`` via ``write(fh)`` on a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Save a Figure as PNG atomically, then clear it."""
+    _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
+    fig.clear()
+
+
+def _history(run: MethodRun, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(epochs, loss, val_score or None), each (n_epochs,), from ``runs[i].history``."""
+    rows = run.history or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"runs[{i}].history ({run.name!r}) must be a list of dicts")
+    try:
+        cols = [
+            [np.nan if r.get(key) is None else float(r[key]) for r in rows]
+            for key in ("epoch", "loss", "val_score")
+        ]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"runs[{i}].history ({run.name!r}) holds a non-number: {err}") from None
+    ep, loss, val = (np.array(c) for c in cols)
+    ep = np.where(np.isnan(ep), np.arange(1, len(rows) + 1), ep)
+    return ep, loss, (val if np.isfinite(val).any() else None)
+
+
+def _plot_recall(curves: dict[str, list[np.ndarray]], directions, colors) -> Any:
+    """One panel per direction: R@K (%) against K, one line per method."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    for d, ax in enumerate(fig.subplots(1, 2, sharey=True)):
+        for name, curve in curves.items():
+            ax.plot(np.arange(1, curve[d].size + 1), curve[d], color=colors[name], label=name)
+        ax.set(title=directions[d], xlabel="K", xscale="log", ylim=(0, 101))
+        ax.grid(alpha=0.3, which="both")
+    fig.axes[0].set_ylabel("R@K (% of queries, true match in top K)")
+    fig.axes[1].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _plot_training(runs: list[tuple[int, MethodRun]], colors: dict[str, str]) -> Any:
+    """One panel per method: training loss per epoch, val_score on a twin axis."""
+    from matplotlib.figure import Figure
+
+    ncols = min(3, len(runs))
+    nrows = -(-len(runs) // ncols)
+    fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (i, run) in zip(axes, runs):
+        ep, loss, val = _history(run, i)
+        lines = ax.plot(ep, loss, ".-", color=colors[run.name], label="training loss")
+        ax.set(title=run.name, xlabel="epoch", ylabel="training loss")
+        ax.grid(alpha=0.3)
+        if val is not None:
+            twin = ax.twinx()
+            lines += twin.plot(ep, val, "s--", ms=3, color="0.35", label="validation score")
+            twin.set_ylabel("validation score")
+        ax.legend(handles=lines, fontsize=8)
+    for ax in axes[len(runs) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def _plot_map(runs, embeddings, labels, view_names, metric, max_points, seed) -> Any:
+    """t-SNE of both views of each run (one panel each): colour by label, true pairs joined."""
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from sklearn.manifold import TSNE
+
+    n = embeddings[0][0].shape[0]
+    rng = np.random.default_rng(seed)
+    m = min(n, max_points)
+    idx = np.sort(rng.choice(n, m, replace=False))  # the same rows of both views
+    joined = rng.choice(m, min(30, m), replace=False)
+    fig = Figure(figsize=(4.4 * len(runs) + 1.8, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(runs), squeeze=False).ravel()
+    handles = [
+        Line2D([], [], ls="", marker=k, color="0.3", label=v) for k, v in zip("ox", view_names)
+    ]
+    style, cbar = [{"color": "tab:blue"}, {"color": "tab:orange"}], None
+    if labels is not None:
+        uniq, codes = np.unique(labels[idx], return_inverse=True)
+        codes = codes.reshape(-1)
+        if len(uniq) <= 22:
+            cmaps = ("tab10",) if len(uniq) <= 10 else ("tab20", "tab20b")
+            pal = np.vstack([colormaps[c].colors for c in cmaps])
+            style = [{"c": pal[codes]}] * 2
+            handles += [
+                Line2D([], [], ls="", marker="s", color=pal[j], label=str(u))
+                for j, u in enumerate(uniq)
+            ]
+        else:
+            numeric = labels.dtype.kind in "biuf"
+            style = [{"c": labels[idx] if numeric else codes, "cmap": "viridis"}] * 2
+            cbar = "label" if numeric else "label (index among sorted labels)"
+    for ax, run, (za, zb) in zip(axes, runs, embeddings):
+        x = np.vstack([za[idx], zb[idx]])
+        x = _unit(x) if metric == "cosine" else x  # map the geometry that retrieval ranks by
+        y = TSNE(
+            2,
+            perplexity=min(30.0, (2 * m - 1) / 3),
+            init="pca" if x.shape[1] >= 2 else "random",
+            method="exact" if 2 * m <= 500 else "barnes_hut",  # exact is faster when small
+            random_state=seed,
+        ).fit_transform(x)
+        segs = np.stack([y[joined], y[m + joined]], axis=1)
+        ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.6, zorder=1))
+        for v, marker in enumerate("ox"):
+            part = y[v * m : (v + 1) * m]
+            sc = ax.scatter(*part.T, s=12, marker=marker, alpha=0.75, lw=0.9, zorder=2, **style[v])
+        ax.set(title=run.name, xticks=[], yticks=[])
+    if cbar:
+        fig.colorbar(sc, ax=list(axes), label=cbar, shrink=0.8)
+    fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
+    return fig
+
+
+def _plot_spectrum(runs: list[MethodRun], embeddings, colors: dict[str, str]) -> Any:
+    """Per-component test canonical correlations of the correlation models, one line each."""
+    from matplotlib.figure import Figure
+
+    from jointspace.metrics import canonical_correlations
+
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    low = 0.0
+    for run, (za, zb) in zip(runs, embeddings):
+        r = run.metrics.get("correlations")
+        r = np.asarray(r if r else canonical_correlations(za, zb), dtype=float)
+        ax.plot(np.arange(1, r.size + 1), r, "o-", ms=3, color=colors[run.name], label=run.name)
+        low = min(low, float(r.min()) - 0.02)
+    ax.set(xlabel="component", ylabel="test canonical correlation", ylim=(low, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _table(runs: Sequence[MethodRun], directions: tuple[str, str]) -> list[str]:
+    """Markdown table lines: method, fit seconds, per direction R@1/5/10, MedR, mAP."""
+    probe = any("probe_acc" in r.metrics for r in runs)
+    head = ["method", "fit (s)", *(f"{d} {c}" for d in directions for c in _COLUMNS)]
+    head += ["probe acc"] * probe
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+
+    def cell(v: Any, fmt: str) -> str:
+        return fmt.format(v) if isinstance(v, int | float) and not isinstance(v, bool) else "–"
+
+    for run in runs:
+        ret = run.metrics.get("retrieval") or {}
+        row = [run.name.replace("|", "\\|"), cell(run.fit_seconds, "{:.2f}")]
+        row += [cell((ret.get(d) or {}).get(c), f) for d in directions for c, f in _COLUMNS.items()]
+        row += [cell(run.metrics.get("probe_acc"), "{:.3f}")] * probe
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def write_report(
+    out_dir: str | Path,
+    runs: Sequence[MethodRun],
+    *,
+    dataset: str,
+    view_names: tuple[str, str],
+    labels: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    command: str | None = None,
+    max_map_points: int = 2000,
+    random_state: int = 0,
+    metric: str = "cosine",
+) -> Path:
+    """Write ``report.md`` and its PNG plots into ``out_dir`` (created if missing).
+
+    Args:
+        runs: the methods; each has test embeddings (n, k_i) of both views, rows paired, with
+            the same n (the same test rows) for every run.
+        dataset, view_names: the title; ``view_names`` (a, b) also name the retrieval
+            directions ``"a→b"`` and ``"b→a"`` read from each ``metrics["retrieval"]``.
+        labels: (n,) test labels colouring the t-SNE map (None: colour by view).
+        groups: (n,) relevance groups of the test rows (None: row i pairs with row i only).
+        command: the command line that produced the runs, shown in a code block.
+        max_map_points: rows per view in the t-SNE map (a seeded subsample of paired rows).
+        random_state: seed of the subsample and of t-SNE.
+        metric: similarity of the R@K curves, as used for ``metrics`` (evaluate: cosine).
+    Returns:
+        The path of ``report.md``.
+    Raises:
+        ValueError: naming the bad argument: no runs, duplicate names, bad embeddings, history
+            or metrics, labels/groups not of shape (n,), bad view_names or max_map_points.
+    """
+    if isinstance(runs, MethodRun) or not isinstance(runs, Sequence) or not runs:
+        raise ValueError(f"runs={runs!r}; expected a non-empty sequence of MethodRun")
+    if not (
+        isinstance(view_names, tuple | list)
+        and len(view_names) == 2
+        and all(isinstance(v, str) and v for v in view_names)
+        and view_names[0] != view_names[1]
+    ):
+        raise ValueError(f"view_names={view_names!r}; expected two different strings")
+    max_map_points = _int(max_map_points, "max_map_points", 2)
+    if metric not in _METRICS:
+        raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
+    embeddings = []
+    for i, run in enumerate(runs):
+        if not isinstance(run, MethodRun):
+            raise ValueError(f"runs[{i}] is a {type(run).__name__}; expected a MethodRun")
+        if not isinstance(run.name, str) or not run.name:
+            raise ValueError(f"runs[{i}].name={run.name!r}; expected a non-empty string")
+        if not isinstance(run.metrics, dict):
+            raise ValueError(f"runs[{i}].metrics ({run.name!r}) is not a dict")
+        emb = run.embeddings
+        if not isinstance(emb, tuple | list) or len(emb) != 2:
+            raise ValueError(f"runs[{i}].embeddings ({run.name!r}) is not a pair (za, zb)")
+        names = (f"runs[{i}].embeddings[0] ({run.name!r})", f"runs[{i}].embeddings[1]")
+        embeddings.append(_pair(emb[0], emb[1], names))
+        if len(embeddings[i][0]) != len(embeddings[0][0]):
+            raise ValueError(
+                f"runs[{i}].embeddings ({run.name!r}) has {len(embeddings[i][0])} rows, "
+                f"runs[0].embeddings has {len(embeddings[0][0])}; expected the same test rows"
+            )
+        _history(run, i)
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"runs have duplicate names {names}; expected one name per method")
+    n = len(embeddings[0][0])
+    labels, groups = _ids(labels, "labels", n), _ids(groups, "groups", n)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    a, b = view_names
+    directions = (f"{a}→{b}", f"{b}→{a}")
+    colors = {name: f"C{j % 10}" for j, name in enumerate(names)}
+    max_k = min(100, n)
+    curves = {
+        r.name: [recall_curve(x, y, groups, max_k, metric=metric) for x, y in ((za, zb), (zb, za))]
+        for r, (za, zb) in zip(runs, embeddings)
+    }
+    plots = {"recall_at_k.png": _plot_recall(curves, directions, colors)}
+    trained = [(i, r) for i, r in enumerate(runs) if r.history]
+    if trained:
+        plots["training_curves.png"] = _plot_training(trained, colors)
+    at10 = min(10, max_k) - 1
+    rank = sorted(range(len(runs)), key=lambda j: -np.mean([c[at10] for c in curves[names[j]]]))
+    top = sorted(rank[:4])
+    mapped = ([runs[j] for j in top], [embeddings[j] for j in top])
+    plots["joint_space.png"] = _plot_map(
+        *mapped, labels, view_names, metric, max_map_points, random_state
+    )
+    cca = [j for j, r in enumerate(runs) if r.correlation_model]
+    if cca:
+        fits = ([runs[j] for j in cca], [embeddings[j] for j in cca])
+        plots["correlation_spectrum.png"] = _plot_spectrum(*fits, colors)
+    for file, fig in plots.items():
+        _save(fig, out / file)
+
+    lines = [f"# Benchmark report: {dataset}", ""]
+    if command:
+        fence = "`" * max(3, 1 + max(map(len, re.findall("`+", command)), default=0))
+        lines += ["Command:", "", fence, command, fence, ""]
+    note = f"R@K in %, MedR: median rank of the first true match, mAP in 0-1; {metric} similarity"
+    lines += [
+        "## Metrics",
+        "",
+        f"Test set: {n} paired rows ({a}, {b}). {note}, ties counted against the query.",
+        "",
+        *_table(runs, directions),
+        "",
+    ]
+    fill = {"a": a, "b": b, "max_k": max_k, "n_map": len(top)}
+    fill["colour"] = "label" if labels is not None else "view"
+    for file in plots:
+        title, caption = _CAPTIONS[file]
+        lines += [f"## {title}", "", f"![{title}]({file})", "", caption.format(**fill), ""]
+    report = out / "report.md"
+    _atomic_write(report, lambda fh: fh.write("\n".join(lines).encode("utf-8")))
+    return report
