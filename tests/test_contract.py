@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jointspace import MultiView, load_dataset
 from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel, persistence
-from jointspace.models.deep import DCCA, DGCCA
+from jointspace.models.deep import DCCA, DGCCA, ContrastiveDualEncoder
 
 TINY_DEEP = {"hidden": (16,), "epochs": 2, "batch_size": 64, "progress": False}
 ALL = [
@@ -25,6 +25,7 @@ ALL = [
     KCCA(3, reg=1e-2, n_landmarks=50),
     DCCA(3, **TINY_DEEP),
     DGCCA(3, **TINY_DEEP),
+    ContrastiveDualEncoder(3, **TINY_DEEP),
 ]
 IDS = [type(m).__name__ for m in ALL]
 
