@@ -44,6 +44,9 @@ demo: setup
 	$(BIN)/jointspace datasets prepare openclipart
 	$(BIN)/jointspace bench --dataset openclipart --models cca --n-components 64 --reg 0.1 \
 		--encoders text=minilm,image=hog
+	# the default text→image model: a dual encoder on frozen MiniLM captions and image features
+	$(BIN)/jointspace bench --dataset openclipart --models dual-encoder --n-components 256 \
+		--encoders text=minilm,image=hog+color-hist --views image,text --examples 4
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
