@@ -538,3 +538,11 @@ def test_encoder_spec_options_and_concatenation(tmp_path):
     pixels = make_encoder("pixels:size=8").fit_transform(paths)
     hist = make_encoder("color-hist").fit_transform(paths)
     np.testing.assert_array_equal(test["image"], np.concatenate([pixels, hist], axis=1))
+
+
+def test_cache_dir_expands_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cached = CachedEncoder(make_encoder("tfidf"), "~/feature-cache").fit(["red apple", "blue car"])
+    cached.transform(["red car"])
+    assert cached.folder().is_relative_to(tmp_path / "feature-cache")
+    assert any((tmp_path / "feature-cache").iterdir())

@@ -142,7 +142,7 @@ class CachedEncoder(Encoder):
     @property
     def folder(self) -> Path:
         """The folder of this encoder config + state inside ``cache_dir``."""
-        return Path(self.cache_dir) / f"{self.encoder.name}-{self.cache_key()[:16]}"
+        return Path(self.cache_dir).expanduser() / f"{self.encoder.name}-{self.cache_key()[:16]}"
 
     def _ensure_folder(self) -> Path:
         folder = self.folder
