@@ -544,5 +544,5 @@ def test_cache_dir_expands_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     cached = CachedEncoder(make_encoder("tfidf"), "~/feature-cache").fit(["red apple", "blue car"])
     cached.transform(["red car"])
-    assert cached.folder().is_relative_to(tmp_path / "feature-cache")
+    assert cached.folder.is_relative_to(tmp_path / "feature-cache")
     assert any((tmp_path / "feature-cache").iterdir())
