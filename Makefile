@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench setup system-deps clean
+.PHONY: demo test test-slow lint bench bench-openclipart setup system-deps clean
 
 # Debian packages the real image–text set and the audio tests use
 DEBIAN_PACKAGES := openclipart-svg espeak-ng
@@ -59,6 +59,36 @@ bench: setup
 	$(BIN)/python benchmarks/bench_linear.py
 	$(BIN)/python benchmarks/bench_deep.py
 	$(BIN)/python benchmarks/bench_encoders.py
+	$(BIN)/python benchmarks/bench_contrastive.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+
+# the OpenClipArt retrieval table of the README (about 15 minutes on 2 cores)
+empty :=
+space := $(empty) $(empty)
+OPENCLIPART_MODELS = \
+		cca, \
+		dcca:epochs=40:activation=sigmoid:input_noise=0.05:weight_decay=0.3:lr=0.01, \
+		dual-encoder:loss=infonce, \
+		dual-encoder:loss=infonce:hard_negatives=topk, \
+		dual-encoder:loss=infonce:hard_negatives=moco, \
+		dual-encoder:loss=infonce:distill=kl:distill_teacher=text, \
+		dual-encoder:loss=infonce:hard_negatives=moco:distill=kl:distill_teacher=text, \
+		dual-encoder:loss=siglip, \
+		dual-encoder:loss=siglip:hard_negatives=topk, \
+		dual-encoder:loss=siglip:hard_negatives=moco, \
+		dual-encoder:loss=siglip:distill=kl:distill_teacher=text, \
+		dual-encoder:loss=siglip:hard_negatives=moco:distill=kl:distill_teacher=text, \
+		dual-encoder:loss=vse, \
+		dual-encoder:loss=vse:vse_reduction=sum, \
+		dual-encoder:loss=vse:vse_reduction=sum:hard_negatives=topk, \
+		dual-encoder:loss=vse:hard_negatives=moco, \
+		dual-encoder:loss=vse:distill=kl:distill_teacher=text, \
+		dual-encoder:loss=vse:hard_negatives=moco:distill=kl:distill_teacher=text
+bench-openclipart: setup
+	$(BIN)/jointspace datasets prepare openclipart
+	$(BIN)/jointspace bench --dataset openclipart --views image,text --n-components 64 \
+		--reg 0.1 --encoders text=minilm,image=hog+color-hist+pixels \
+		--cache-dir $(HOME)/.cache/jointspace/features --report reports/openclipart \
+		--models "$(subst $(space),,$(OPENCLIPART_MODELS))"
