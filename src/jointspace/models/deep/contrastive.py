@@ -237,7 +237,9 @@ class ContrastiveDualEncoder(DeepJointModel):
             views: MultiView, dict or list of two (n, d_i) arrays; with a MultiView its
                 ``groups`` mark rows that are true pairs of each other.
             y: ignored.
-            teacher: (n, d_t) teacher embeddings for ``distill`` (or set ``distill_teacher``).
+            teacher: (n, d_t) teacher embeddings for ``distill`` (or set ``distill_teacher``),
+                e.g. computed by an encoder:
+                ``teacher=make_encoder("minilm").fit_transform(captions)``.
             callback: optional ``callback(epoch, network, history_row)`` after every epoch.
         Returns:
             self.
