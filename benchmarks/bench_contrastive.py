@@ -18,8 +18,9 @@ come from the feature cache (computed on the first run).
    a linear head on MiniLM vectors, each configuration in a fresh subprocess: batch 256,
    batch 4,096, and batch 4,096 with gradient caching in chunks of 256. Reported: seconds per
    step and the step's peak resident memory above the process's memory before the step
-   (Linux: the peak is reset through /proc/self/clear_refs, then read as VmHWM). Target: the cached 4,096 batch needs at most 1.5× the memory of the 256
-   batch (the gradient equality itself is a test: tests/test_dual_encoder.py).
+   (Linux: the peak is reset through /proc/self/clear_refs, then read as VmHWM). Target:
+   the cached 4,096 batch needs at most 1.5× the memory of the 256 batch (the gradient
+   equality itself is a test: tests/test_dual_encoder.py).
 
 Run (from the repository root)::
 
