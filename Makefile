@@ -46,7 +46,7 @@ demo: setup
 		--encoders text=minilm,image=hog
 	# the default text→image model: a dual encoder on frozen MiniLM captions and image features
 	$(BIN)/jointspace bench --dataset openclipart --models dual-encoder --n-components 256 \
-		--encoders text=minilm,image=hog+color-hist --views image,text --examples 4
+		--encoders text=minilm,image=hog+color-hist+pixels --views image,text --examples 4
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
