@@ -156,7 +156,7 @@ def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
             runs,
             dataset=dataset,
             view_names=(names[0], names[1]),
-            labels=rows.labels,
+            labels=_named_labels(rows),
             groups=rows.relevance_groups,
             command=command,
             max_map_points=1000,
@@ -191,3 +191,13 @@ def _show(rows, view: str, i: int, width: int = 90) -> str:  # noqa: ANN001
     text = str(rows[view][i] if not rows.is_numeric(view) else f"row {rows.ids[i]}")
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _named_labels(rows):  # noqa: ANN001, ANN202
+    """The rows' labels as names when the dataset has them (``meta["label_names"]``)."""
+    names = rows.meta.get("label_names")
+    if rows.labels is None or not names:
+        return rows.labels
+    import numpy as np
+
+    return np.asarray(names, dtype=object)[rows.labels].astype(str)
