@@ -267,3 +267,27 @@ def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
     assert bad.returncode == 2 and "expected key=value" in bad.stderr
     bad = run("bench", "--dataset", "uci-mfeat", "--models", "cca:epochs=3", ok=False)
     assert bad.returncode == 2 and "no parameter 'epochs'" in bad.stderr
+
+
+def test_fit_and_eval_dual_encoder(tmp_path):
+    out = tmp_path / "dual"
+    fitted = json.loads(
+        run(
+            "fit",
+            "--dataset",
+            "uci-mfeat",
+            "--views",
+            "fou,kar",
+            "--model",
+            "dual-encoder:epochs=3:hidden=32:loss=siglip",
+            "--n-components",
+            "8",
+            "--out",
+            str(out),
+            "--json",
+        ).stdout
+    )
+    assert fitted["train_correlation_sum"] > 0
+    report = json.loads(run("eval", str(out), "--json").stdout)
+    assert len(report["correlations"]) == 8
+    assert 0 < report["retrieval"]["fou→kar"]["R@10"] <= 100

@@ -80,7 +80,7 @@ def fit(
     summary = {
         **metadata,
         "out": out,
-        "train_correlation_sum": float(estimator.canonical_correlations_.sum()),
+        "train_correlation_sum": float(estimator.score(train.select(names))),
     }
     if as_json:
         print_json(summary)
