@@ -245,19 +245,21 @@ def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
     out = run(
         "bench",
         "--dataset",
-        "uci-mfeat",
-        "--views",
-        "fou,kar",
+        "nutrimouse",
+        "--test-size",
+        "0.5",
         "--models",
         "cca,dual-encoder:n_components=16:epochs=4:hidden=64:hard_negatives=topk",
         "--n-components",
-        "8",
+        "4",
+        "--reg",
+        "0.1",
         "--report",
         str(tmp_path / "report"),
         "--examples",
         "2",
     ).stdout
-    assert "dual-encoder:n_components=16" in out and "example searches kar → fou" in out
+    assert "dual-encoder:n_components=16" in out and "example searches lipid → gene" in out
     assert out.count("query: row") == 2
     report = (tmp_path / "report" / "report.md").read_text()
     assert "cca" in report and "dual-encoder:n_components=16" in report
