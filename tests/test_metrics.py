@@ -17,6 +17,7 @@ from jointspace.metrics import (
     canonical_correlations,
     correlation_sum,
     cross_modal_retrieval,
+    first_positive_ranks,
     linear_probe_accuracy,
     retrieval_metrics,
 )
@@ -506,3 +507,33 @@ def test_errors_correlation_inputs():
         canonical_correlations(np.eye(3))
     with pytest.raises(ValueError, match=r"Z\[1\] has shape \(3, 2\), Z\[0\] has \(3, 3\)"):
         canonical_correlations(np.eye(3), np.ones((3, 2)))
+
+
+def test_first_positive_ranks_agree_with_retrieval_metrics():
+    rng = np.random.default_rng(11)
+    q, g = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    g[7] = g[3]  # an exact tie between a positive and a non-positive candidate
+    groups = np.arange(50) // 2
+    for metric in ("cosine", "dot", "euclidean"):
+        ranks = first_positive_ranks(
+            q, g, query_groups=groups, gallery_groups=groups, metric=metric, chunk_size=7
+        )
+        stats = retrieval_metrics(
+            q, g, query_groups=groups, gallery_groups=groups, metric=metric, ks=(1, 5, 10)
+        )
+        for k in (1, 5, 10):
+            assert stats[f"R@{k}"] == pytest.approx(100 * np.mean(ranks <= k))
+        assert stats["MedR"] == np.median(ranks) and stats["MeanR"] == pytest.approx(ranks.mean())
+        sims = {"cosine": _cos(q, g), "dot": q @ g.T, "euclidean": -_sqdist(q, g)}[metric]
+        for i in (0, 3, 6, 49):  # brute force: 1 + non-positives scoring >= the best positive
+            pos = groups == groups[i]
+            assert ranks[i] == 1 + np.sum(sims[i][~pos] >= sims[i][pos].max())
+
+
+def _cos(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    return a @ (b / np.linalg.norm(b, axis=1, keepdims=True)).T
+
+
+def _sqdist(a, b):
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)

@@ -148,6 +148,87 @@ def _ranking_stats(sims: np.ndarray, rel: np.ndarray, kmax: int) -> tuple[np.nda
     return ap, dcg, hits
 
 
+def _prepare(
+    queries: ArrayLike,
+    gallery: ArrayLike,
+    query_groups: ArrayLike | None,
+    gallery_groups: ArrayLike | None,
+    metric: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Checked and prepared inputs of a ranking: queries (nq, k) and gallery (ng, k) as
+    normalised for ``metric``, the gallery's squared norms (euclidean only), and the query and
+    gallery group codes (the paired protocol without groups).
+
+    Raises:
+        ValueError: shapes, metric, or a query without a positive.
+    """
+    q = _as_matrix(queries, "queries")
+    g = _as_matrix(gallery, "gallery")
+    nq, ng = q.shape[0], g.shape[0]
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(
+            f"queries has {q.shape[1]} columns, gallery has {g.shape[1]}; "
+            "expected the same embedding dimension"
+        )
+    if metric not in _METRICS:
+        raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
+
+    qg, gg = _paired_ids(query_groups, gallery_groups, "groups", nq, ng)
+    if qg is None:
+        if nq != ng:
+            raise ValueError(
+                f"queries has {nq} rows, gallery has {ng}; the paired protocol (no groups) "
+                "needs equal counts, otherwise pass query_groups and gallery_groups"
+            )
+        qg = gg = np.arange(nq)
+    n_missing = int(np.count_nonzero(~np.isin(qg, gg)))
+    if n_missing:
+        raise ValueError(
+            f"{n_missing} of {nq} queries have no positive in the gallery (no gallery item "
+            "shares their group); expected at least one positive per query"
+        )
+    if metric == "cosine":
+        q, g = _l2_normalise(q), _l2_normalise(g)
+    g_sqnorm = np.einsum("ij,ij->i", g, g) if metric == "euclidean" else None
+    return q, g, g_sqnorm, qg, gg
+
+
+def _check_chunk_size(chunk_size: int) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
+        raise TypeError(f"chunk_size={chunk_size!r}; expected an integer >= 1")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}; expected an integer >= 1")
+    return int(chunk_size)
+
+
+def _first_ranks(sims: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(c,) 1-based rank of each row's best positive: 1 + the irrelevant items scoring at
+    least as high (the pessimistic tie rule). ``sims``, ``pos``: (c, ng)."""
+    best = np.max(sims, axis=1, where=pos, initial=-np.inf)
+    return 1 + np.count_nonzero((sims >= best[:, None]) & ~pos, axis=1)
+
+
+def first_positive_ranks(
+    queries: ArrayLike,
+    gallery: ArrayLike,
+    *,
+    query_groups: ArrayLike | None = None,
+    gallery_groups: ArrayLike | None = None,
+    metric: str = "cosine",
+    chunk_size: int = 1024,
+) -> np.ndarray:
+    """(nq,) int: the 1-based rank of each query's first instance positive, as
+    :func:`retrieval_metrics` ranks (same arguments, tie rule and chunking); R@K is the
+    share of these ranks ≤ K."""
+    q, g, g_sqnorm, qg, gg = _prepare(queries, gallery, query_groups, gallery_groups, metric)
+    chunk_size = _check_chunk_size(chunk_size)
+    first = np.empty(q.shape[0], dtype=np.int64)
+    for s in range(0, q.shape[0], chunk_size):
+        e = min(s + chunk_size, q.shape[0])
+        first[s:e] = _first_ranks(_similarities(q[s:e], g, g_sqnorm), qg[s:e, None] == gg[None, :])
+    return first
+
+
 def retrieval_metrics(
     queries: ArrayLike,
     gallery: ArrayLike,
@@ -184,37 +265,11 @@ def retrieval_metrics(
     in top K / #relevant) and ``F1@K`` (per-query harmonic mean of P@K and Recall@K,
     averaged over queries).
     """
-    q = _as_matrix(queries, "queries")
-    g = _as_matrix(gallery, "gallery")
-    nq, ng = q.shape[0], g.shape[0]
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"queries has {q.shape[1]} columns, gallery has {g.shape[1]}; "
-            "expected the same embedding dimension"
-        )
     ks_sorted = _check_ks(ks)
     kmax = ks_sorted[-1]
-    if metric not in _METRICS:
-        raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
-        raise TypeError(f"chunk_size={chunk_size!r}; expected an integer >= 1")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size}; expected an integer >= 1")
-
-    qg, gg = _paired_ids(query_groups, gallery_groups, "groups", nq, ng)
-    if qg is None:
-        if nq != ng:
-            raise ValueError(
-                f"queries has {nq} rows, gallery has {ng}; the paired protocol (no groups) "
-                "needs equal counts, otherwise pass query_groups and gallery_groups"
-            )
-        qg = gg = np.arange(nq)
-    n_missing = int(np.count_nonzero(~np.isin(qg, gg)))
-    if n_missing:
-        raise ValueError(
-            f"{n_missing} of {nq} queries have no positive in the gallery (no gallery item "
-            "shares their group); expected at least one positive per query"
-        )
+    q, g, g_sqnorm, qg, gg = _prepare(queries, gallery, query_groups, gallery_groups, metric)
+    chunk_size = _check_chunk_size(chunk_size)
+    nq, ng = q.shape[0], g.shape[0]
     ql, gl = _paired_ids(query_labels, gallery_labels, "labels", nq, ng)
     if ql is not None:
         n_missing = int(np.count_nonzero(~np.isin(ql, gl)))
@@ -224,19 +279,13 @@ def retrieval_metrics(
                 "expected at least one relevant gallery item per query"
             )
 
-    if metric == "cosine":
-        q, g = _l2_normalise(q), _l2_normalise(g)
-    g_sqnorm = np.einsum("ij,ij->i", g, g) if metric == "euclidean" else None
-
     first = np.empty(nq, dtype=np.int64)
     ap, dcg, hits = (np.empty(nq) for _ in range(3))
-    chunk_size = int(chunk_size)
     for s in range(0, nq, chunk_size):
         e = min(s + chunk_size, nq)
         sims = _similarities(q[s:e], g, g_sqnorm)
         pos = qg[s:e, None] == gg[None, :]
-        best = np.max(sims, axis=1, where=pos, initial=-np.inf)
-        first[s:e] = 1 + np.count_nonzero((sims >= best[:, None]) & ~pos, axis=1)
+        first[s:e] = _first_ranks(sims, pos)
         rel = pos if ql is None else ql[s:e, None] == gl[None, :]
         del pos
         ap[s:e], dcg[s:e], hits[s:e] = _ranking_stats(sims, rel, kmax)

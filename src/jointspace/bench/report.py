@@ -125,36 +125,19 @@ def recall_curve(
     """R@K in percent for K = 1..max_k, queries ``za`` (n, k) against gallery ``zb`` (n, k).
 
     A query's positives are the rows of ``zb`` with its id in ``groups`` (n,) (None: row i pairs
-    with row i only). Similarity ``metric`` and tie rule are those of
-    :func:`jointspace.metrics.retrieval_metrics`, whose default ``"cosine"`` is what
-    ``bench.evaluate`` uses, so ``curve[K - 1]`` equals its ``R@K``: the rank of the first
-    positive is 1 + the number of non-positives scoring >= the best positive (ties count
-    against the query). Queries are scored ``chunk_size`` at a time, so at most a
-    (chunk_size, n) block of scores is in memory; keep it equal to the metrics' chunk_size
-    (both default to 1024) for bit-identical scores, since BLAS rounding can depend on the
-    block shape and decide near-ties. Returns a float array of shape (max_k,).
+    with row i only). Ranks come from :func:`jointspace.metrics.first_positive_ranks` (same
+    similarity ``metric``, tie rule and chunking as the metrics table), so ``curve[K - 1]``
+    equals the table's ``R@K``. Returns a float array of shape (max_k,).
     """
+    from jointspace.metrics import first_positive_ranks
+
     q, g = _pair(za, zb, ("za", "zb"))
     n = q.shape[0]
-    max_k, chunk = _int(max_k, "max_k", 1), _int(chunk_size, "chunk_size", 1)
-    if metric not in _METRICS:
-        raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
+    max_k = _int(max_k, "max_k", 1)
     ids = _ids(groups, "groups", n)
-    codes = np.arange(n) if ids is None else np.unique(ids, return_inverse=True)[1].reshape(-1)
-    if metric == "cosine":
-        q, g = _unit(q), _unit(g)
-    g_sq = np.einsum("ij,ij->i", g, g) if metric == "euclidean" else None
-    first = np.empty(n, dtype=np.int64)
-    for s in range(0, n, chunk):
-        qc = q[s : s + chunk]
-        sims = qc @ g.T
-        if g_sq is not None:  # -||q - g||^2, computed as jointspace.metrics does
-            sims *= 2.0
-            sims -= np.einsum("ij,ij->i", qc, qc)[:, None]
-            sims -= g_sq[None, :]
-        pos = codes[s : s + chunk, None] == codes[None, :]
-        best = np.max(sims, axis=1, where=pos, initial=-np.inf)
-        first[s : s + len(qc)] = 1 + np.count_nonzero((sims >= best[:, None]) & ~pos, axis=1)
+    first = first_positive_ranks(
+        q, g, query_groups=ids, gallery_groups=ids, metric=metric, chunk_size=chunk_size
+    )
     counts = np.bincount(np.minimum(first, max_k + 1), minlength=max_k + 2)
     return 100.0 * (np.cumsum(counts)[1 : max_k + 1] / n)
 
