@@ -259,7 +259,7 @@ def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
         "--examples",
         "2",
     ).stdout
-    assert "dual-encoder:n_components=16" in out and "example searches lipid → gene" in out
+    assert "n_components=16" in out and "example searches lipid → gene" in out
     assert out.count("query: row") == 2
     report = (tmp_path / "report" / "report.md").read_text()
     assert "cca" in report and "dual-encoder:n_components=16" in report

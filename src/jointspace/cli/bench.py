@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich import box
 from rich.table import Table
 
 from jointspace.cli.common import (
@@ -102,17 +103,23 @@ def bench(
         return
     split = "official test split" if test is not None else f"test split {test_size}"
     table = Table(
+        box=box.SIMPLE_HEAD,  # no vertical rules: the ten columns fit 80 characters
+        pad_edge=False,
+        collapse_padding=True,
         title=f"{dataset}: k={n_components}, ε={reg}, {split}",
         caption="corr: sum of test correlations; R@K in %; mAP by label",
     )
     for col in ("model", "fit s", "corr", "probe", "direction", *RETRIEVAL_KEYS):
-        table.add_column(col, justify="left" if col in ("model", "direction") else "right")
+        if col == "model":  # a spec shows one option per line; long parts fold, never "…"
+            table.add_column(col, overflow="fold", min_width=10)
+        else:
+            table.add_column(col, justify="left" if col == "direction" else "right", no_wrap=True)
     for r in results:
         m = r.metrics
         for i, (direction, scores) in enumerate(m["retrieval"].items()):
             first = (
                 (
-                    r.model,
+                    "\n".join(r.model.split(":")),
                     f"{r.fit_seconds:.2f}",
                     f"{m['corr_sum']:.2f}",
                     f"{m['probe_acc']:.3f}" if "probe_acc" in m else "–",
