@@ -1,7 +1,7 @@
 """Deep models on the shared trainer: the correlation family (DCCA, DCCAE, DGCCA) and the
 contrastive dual encoder; towers."""
 
-from jointspace.models.deep.base import DeepJointModel
+from jointspace.models.deep.base import DeepCorrelationModel, DeepJointModel
 from jointspace.models.deep.contrastive import ContrastiveDualEncoder
 from jointspace.models.deep.dcca import DCCA, DCCAE, DGCCA
 from jointspace.models.deep.towers import CNN, MLP, build_tower
@@ -13,6 +13,7 @@ __all__ = [
     "DGCCA",
     "MLP",
     "ContrastiveDualEncoder",
+    "DeepCorrelationModel",
     "DeepJointModel",
     "build_tower",
 ]

@@ -1,6 +1,6 @@
-"""The deep members of the correlation family share this base: towers trained by the one
-:class:`~jointspace.train.Trainer`, then a linear CCA/GCCA head fitted on the towers' outputs
-over the whole training set, so ``transform`` returns whitened canonical variates."""
+"""Bases of the deep models: :class:`DeepJointModel` (training, inference, persistence) and
+:class:`DeepCorrelationModel` (towers, then a linear CCA/GCCA head fitted on the towers'
+outputs over the whole training set, so ``transform`` returns whitened canonical variates)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,123 @@ class TowerNetwork(nn.Module):
 
 
 class DeepJointModel(JointModel):
-    """Base class of deep joint models (scikit-learn estimator, JointModel contract).
+    """What every deep joint model shares: training through the one
+    :class:`~jointspace.train.Trainer` (validation split, seeding, callback), float64
+    inference through the network's ``view_encoder(i)``, and saving the network's weights.
+
+    Subclasses define their parameters (``__init__``), ``_build_network(dims)``, ``_out_dim``,
+    ``_fit_arrays`` and ``_transform_array``.
+    """
+
+    @property
+    @abstractmethod
+    def _out_dim(self) -> int:
+        """Width of the network's per-view outputs."""
+
+    @abstractmethod
+    def _build_network(self, dims: list[int]) -> nn.Module:
+        """The network for views of widths ``dims``; ``view_encoder(i)`` maps view i."""
+
+    def fit(self, views: Any, y: Any = None, *, callback: Any = None) -> DeepJointModel:
+        """Train on paired views (see :meth:`JointModel.fit`).
+
+        Args:
+            views: MultiView, dict or list of (n, d_i) arrays.
+            y: ignored.
+            callback: optional ``callback(epoch, network, history_row)`` after every epoch.
+        Returns:
+            self.
+        """
+        self._callback = callback
+        try:
+            return super().fit(views, y)
+        finally:
+            del self._callback
+
+    @property
+    def _seed(self) -> int:
+        return 0 if self.random_state is None else int(self.random_state)
+
+    def _split_rows(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training rows and validation rows (None when ``val_fraction`` leaves under 2)."""
+        n_val = int(round(self.val_fraction * n))
+        order = np.random.default_rng(self._seed).permutation(n)
+        return (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
+
+    def _train(
+        self,
+        trainable: nn.Module,
+        arrays: list[np.ndarray],
+        mask: np.ndarray,
+        train: np.ndarray,
+        val: np.ndarray | None,
+    ) -> None:
+        """Train ``trainable`` on rows ``train`` (validating on ``val``); sets ``history_``."""
+        trainer = Trainer(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            patience=self.patience,
+            device=self.device,
+            threads=self.threads,
+            random_state=self.random_state,
+            checkpoint_dir=self.checkpoint_dir,
+            resume=self.resume,
+            progress=self.progress,
+        )
+        result = trainer.fit(
+            trainable,
+            [a[train] for a in arrays],
+            mask[train],
+            None if val is None else [a[val] for a in arrays],
+            None if val is None else mask[val],
+            callback=getattr(self, "_callback", None),
+        )
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+
+    def _encode(self, i: int, X: np.ndarray) -> np.ndarray:
+        """(m, d_i) rows of view i → (m, out_dim) tower outputs.
+
+        Inference runs in float64 (training in float32), so a row's embedding does not
+        depend on which other rows share its batch (float32 kernels differ by ~1e-6 with
+        the batch size).
+        """
+        tower = self.network_.view_encoder(i)
+        tower.eval()
+        state = {
+            k: v.double() if v.is_floating_point() else v
+            for k, v in [*tower.named_parameters(), *tower.named_buffers()]
+        }
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(X), ENCODE_CHUNK):
+                chunk = torch.as_tensor(X[s : s + ENCODE_CHUNK], dtype=torch.float64)
+                out.append(torch.func.functional_call(tower, state, (chunk,)).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self._out_dim))
+
+    # ------------------------------------------------------------------ persistence
+    def _fitted_state(self) -> dict[str, Any]:
+        state = super()._fitted_state()
+        network = state.pop("network_")
+        state["network_state_"] = {
+            k: v.detach().cpu().numpy() for k, v in network.state_dict().items()
+        }
+        return state
+
+    def _after_load(self) -> None:
+        weights = self.__dict__.pop("network_state_")
+        torch.manual_seed(0)
+        network = self._build_network(self.n_features_)
+        network.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        self.network_ = network.eval()
+
+
+class DeepCorrelationModel(DeepJointModel):
+    """Base of the deep correlation family: towers, then a linear CCA/GCCA head on their
+    outputs over the whole training set (scikit-learn estimator, JointModel contract).
 
     Args:
         n_components: k, dimension of the joint space (the linear head's output).
@@ -116,7 +232,6 @@ class DeepJointModel(JointModel):
         self.resume = resume
         self.progress = progress
 
-    # ------------------------------------------------------------------ building
     def _towers(self, dims: list[int]) -> list[nn.Module]:
         specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)
         if len(specs) != len(dims):
@@ -134,30 +249,8 @@ class DeepJointModel(JointModel):
         return int(self.out_dim or self.n_components)
 
     @abstractmethod
-    def _build_network(self, dims: list[int]) -> TowerNetwork:
-        """The trainable network for views of widths ``dims``."""
-
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
-        """The linear model fitted on the towers' outputs (complete rows); the correlation
-        models define it, models whose towers output the joint space directly do not."""
-        raise NotImplementedError(f"{type(self).__name__} has no linear head")
-
-    # ------------------------------------------------------------------ fitting
-    def fit(self, views: Any, y: Any = None, *, callback: Any = None) -> DeepJointModel:
-        """Train on paired views (see :meth:`JointModel.fit`).
-
-        Args:
-            views: MultiView, dict or list of (n, d_i) arrays.
-            y: ignored.
-            callback: optional ``callback(epoch, network, history_row)`` after every epoch.
-        Returns:
-            self.
-        """
-        self._callback = callback
-        try:
-            return super().fit(views, y)
-        finally:
-            del self._callback
+        """The linear model fitted on the towers' outputs (complete rows)."""
 
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         if self.out_dim is not None and self.out_dim < self.n_components:
@@ -171,50 +264,6 @@ class DeepJointModel(JointModel):
         self.network_ = network.cpu()
         self._fit_head_on(arrays, mask)
 
-    @property
-    def _seed(self) -> int:
-        return 0 if self.random_state is None else int(self.random_state)
-
-    def _split_rows(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Training rows and validation rows (None when ``val_fraction`` leaves under 2)."""
-        n_val = int(round(self.val_fraction * n))
-        order = np.random.default_rng(self._seed).permutation(n)
-        return (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
-
-    def _train(
-        self,
-        trainable: nn.Module,
-        arrays: list[np.ndarray],
-        mask: np.ndarray,
-        train: np.ndarray,
-        val: np.ndarray | None,
-    ) -> None:
-        """Train ``trainable`` on rows ``train`` (validating on ``val``); sets ``history_``."""
-        trainer = Trainer(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            patience=self.patience,
-            device=self.device,
-            threads=self.threads,
-            random_state=self.random_state,
-            checkpoint_dir=self.checkpoint_dir,
-            resume=self.resume,
-            progress=self.progress,
-        )
-        result = trainer.fit(
-            trainable,
-            [a[train] for a in arrays],
-            mask[train],
-            None if val is None else [a[val] for a in arrays],
-            None if val is None else mask[val],
-            callback=getattr(self, "_callback", None),
-        )
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-
     def _fit_head_on(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         complete = mask.all(axis=1)
         outputs = [self._encode(i, a[complete]) for i, a in enumerate(arrays)]
@@ -223,41 +272,5 @@ class DeepJointModel(JointModel):
         self.canonical_correlations_ = head.canonical_correlations_
         self.n_components_ = head.n_components_
 
-    def _encode(self, i: int, X: np.ndarray) -> np.ndarray:
-        """(m, d_i) rows of view i → (m, out_dim) tower outputs.
-
-        Inference runs in float64 (training in float32), so a row's embedding does not
-        depend on which other rows share its batch (float32 kernels differ by ~1e-6 with
-        the batch size).
-        """
-        tower = self.network_.view_encoder(i)
-        tower.eval()
-        state = {
-            k: v.double() if v.is_floating_point() else v
-            for k, v in [*tower.named_parameters(), *tower.named_buffers()]
-        }
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(X), ENCODE_CHUNK):
-                chunk = torch.as_tensor(X[s : s + ENCODE_CHUNK], dtype=torch.float64)
-                out.append(torch.func.functional_call(tower, state, (chunk,)).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self._out_dim))
-
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
         return (self._encode(i, X) - self.head_means_[i]) @ self.head_weights_[i]
-
-    # ------------------------------------------------------------------ persistence
-    def _fitted_state(self) -> dict[str, Any]:
-        state = super()._fitted_state()
-        network = state.pop("network_")
-        state["network_state_"] = {
-            k: v.detach().cpu().numpy() for k, v in network.state_dict().items()
-        }
-        return state
-
-    def _after_load(self) -> None:
-        weights = self.__dict__.pop("network_state_")
-        torch.manual_seed(0)
-        network = self._build_network(self.n_features_)
-        network.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-        self.network_ = network.eval()

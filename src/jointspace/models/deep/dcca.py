@@ -12,7 +12,7 @@ from torch import nn
 
 from jointspace.losses import CCALoss, GCCALoss, ReconstructionLoss
 from jointspace.models.base import JointModel
-from jointspace.models.deep.base import DeepJointModel, TowerNetwork
+from jointspace.models.deep.base import DeepCorrelationModel, TowerNetwork
 from jointspace.models.deep.towers import MLP, widths
 from jointspace.models.linear import CCA, GCCA
 
@@ -72,12 +72,12 @@ class _GeneralizedNetwork(TowerNetwork):
         return float(-self.objective(self.encode_all(views), mask))
 
 
-class DCCA(DeepJointModel):
+class DCCA(DeepCorrelationModel):
     """Deep CCA (Andrew et al. 2013): two towers trained to maximize the sum of the top-k
     canonical correlations of their outputs (:class:`~jointspace.losses.CCALoss`), then a
     linear CCA on the outputs of the whole training set.
 
-    Takes every parameter of :class:`~jointspace.models.deep.base.DeepJointModel`.
+    Takes every parameter of :class:`~jointspace.models.deep.base.DeepCorrelationModel`.
 
     Example:
         >>> model = DCCA(n_components=50, hidden=(1024, 1024), epochs=30).fit(train)
@@ -119,7 +119,7 @@ class DCCAE(DCCA):
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        return sorted(set(DeepJointModel._get_param_names()) | {"recon_weight", "recon_loss"})
+        return sorted(set(DeepCorrelationModel._get_param_names()) | {"recon_weight", "recon_loss"})
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
         decoders = [
@@ -137,12 +137,12 @@ class DCCAE(DCCA):
         )
 
 
-class DGCCA(DeepJointModel):
+class DGCCA(DeepCorrelationModel):
     """Deep generalized CCA (Benton et al. 2019) for two or more views: towers trained on the
     GCCA objective (:class:`~jointspace.losses.GCCALoss`), then a linear GCCA on their
     outputs. Samples with missing views train with those views masked out.
 
-    Takes every parameter of :class:`~jointspace.models.deep.base.DeepJointModel`.
+    Takes every parameter of :class:`~jointspace.models.deep.base.DeepCorrelationModel`.
     """
 
     fits_missing_views: ClassVar[bool] = True
