@@ -349,3 +349,21 @@ def test_real_digits_beat_linear_cca_retrieval():
     r_cca = cross_modal_retrieval(*cca.transform(test), names=names)
     for direction in r_dual:
         assert r_dual[direction]["R@10"] > r_cca[direction]["R@10"] + 5
+
+
+def test_memory_queue_holds_the_batch_embeddings_it_trained_on():
+    rng = np.random.default_rng(12)
+    X1, X2 = _paired(rng, n=32)
+    model = ContrastiveDualEncoder(
+        8, hidden=(16,), dropout=0.0, hard_negatives="queue", queue_size=20
+    )
+    net = model._build_network([12, 9])
+    training = ContrastiveTraining(net, model, np.arange(32), None).train()
+    views = [torch.tensor(X1[:12], dtype=torch.float32), torch.tensor(X2[:12], dtype=torch.float32)]
+    with torch.no_grad():
+        expected = [nn.functional.normalize(z, dim=-1) for z in training.encode(views)]
+    training.backward_loss(views, None, torch.arange(12))
+    training.after_step()  # no optimizer step here: the weights are those of the loss
+    for queue, z in zip(training.queues, expected):
+        torch.testing.assert_close(queue.embeddings[:12], z)
+        assert queue.groups[:12].tolist() == list(range(12)) and int(queue.count) == 12

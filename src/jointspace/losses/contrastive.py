@@ -14,6 +14,7 @@ negatives.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,8 @@ def positive_mask(n: int, groups: torch.Tensor | None, device: torch.device) -> 
     return groups[:, None] == groups[None, :]
 
 
-def _normalized(x: torch.Tensor) -> torch.Tensor:
+def normalized(x: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` (…, k) scaled to unit L2 norm."""
     return nn.functional.normalize(x, dim=-1)
 
 
@@ -54,12 +56,12 @@ def hardest_negatives(S: torch.Tensor, negative: torch.Tensor, k: int) -> torch.
     return keep & negative
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(nn.Module, ABC):
     """Base of the contrastive losses: assembles the two sides, subclasses score a side."""
 
+    @abstractmethod
     def side(self, S: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
         """S (m, c) cosine similarities, positive / negative (m, c) bool → scalar."""
-        raise NotImplementedError
 
     def combine(self, ab: torch.Tensor, ba: torch.Tensor) -> torch.Tensor:
         """The loss from its two sides (the mean, unless a loss defines otherwise)."""
@@ -89,13 +91,13 @@ class ContrastiveLoss(nn.Module):
         """
         if groups is None and (negatives_a is not None or negatives_b is not None):
             raise ValueError("extra negatives need the batch's groups (ids shared with them)")
-        A, B = _normalized(A), _normalized(B)
+        A, B = normalized(A), normalized(B)
         positive = positive_mask(len(A), groups, A.device)
         sides = []
         for anchors, candidates, extra in ((A, B, negatives_a), (B, A, negatives_b)):
             S, P, N = anchors @ candidates.mT, positive, ~positive
             if extra is not None:
-                S = torch.cat([S, anchors @ _normalized(extra.embeddings).mT], dim=1)
+                S = torch.cat([S, anchors @ normalized(extra.embeddings).mT], dim=1)
                 P = torch.cat([P, torch.zeros_like(S[:, len(A) :], dtype=torch.bool)], dim=1)
                 N = torch.cat([N, groups[:, None] != extra.groups[None, :]], dim=1)
             if top_k is not None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _normalized(x: torch.Tensor) -> torch.Tensor:
-    return nn.functional.normalize(x, dim=-1)
+from jointspace.losses.contrastive import normalized
 
 
 class EmbeddingDistillLoss(nn.Module):
@@ -31,7 +29,7 @@ class EmbeddingDistillLoss(nn.Module):
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """student, teacher (m, d) → scalar."""
-        s, t = _normalized(student), _normalized(teacher)
+        s, t = normalized(student), normalized(teacher)
         if self.kind == "cosine":
             return (1 - (s * t).sum(dim=1)).mean()
         return (s - t).pow(2).sum(dim=1).mean()
@@ -61,9 +59,9 @@ class SimilarityDistillLoss(nn.Module):
 
     def forward(self, A: torch.Tensor, B: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """A, B (m, k) student pairs; teacher (m, d_t) → scalar."""
-        T = _normalized(teacher)
+        T = normalized(teacher)
         target = torch.log_softmax(T @ T.mT / self.temperature, dim=1)
-        S = _normalized(A) @ _normalized(B).mT / self.temperature
+        S = normalized(A) @ normalized(B).mT / self.temperature
         kl = nn.functional.kl_div
         ab = kl(torch.log_softmax(S, dim=1), target, log_target=True, reduction="batchmean")
         ba = kl(torch.log_softmax(S.mT, dim=1), target, log_target=True, reduction="batchmean")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from jointspace.losses import EmbeddingDistillLoss, Negatives, SimilarityDistillLoss
+from jointspace.losses.contrastive import normalized
 from jointspace.metrics import cross_modal_retrieval
 from jointspace.train import grad_cache_backward
 
@@ -95,7 +96,8 @@ class ContrastiveTraining(nn.Module):
                 self.distill_loss = EmbeddingDistillLoss(self.distill)
                 width = self.teacher.shape[1]
                 self.distill_head = nn.Identity() if width == k else nn.Linear(k, width)
-        self._pending: tuple[list[torch.Tensor], torch.Tensor] | None = None
+        # the last batch (views, rows, embeddings) until after_step queues it
+        self._pending: tuple[list[torch.Tensor], torch.Tensor, Any] | None = None
 
     def train(self, mode: bool = True) -> ContrastiveTraining:
         super().train(mode)
@@ -114,6 +116,8 @@ class ContrastiveTraining(nn.Module):
     def loss_terms(self, Z: list[torch.Tensor], index: torch.Tensor) -> dict[str, Any]:
         """The loss of a batch from its embeddings Z (two (m, k)) and rows ``index`` (m,)."""
         A, B = Z
+        if self.training and self._pending is not None:  # the keys a "queue" will hold
+            self._pending = (self._pending[0], index, [A.detach(), B.detach()])
         groups = self.groups[index]
         options: dict[str, Any] = {}
         if self.hard_negatives == "topk":
@@ -137,7 +141,7 @@ class ContrastiveTraining(nn.Module):
         return terms
 
     def training_loss(self, views, mask, index) -> dict[str, Any]:  # noqa: ANN001
-        self._pending = (views, index)
+        self._pending = (views, index, None)
         return self.loss_terms(self.encode(views), index)
 
     def backward_loss(self, views, mask, index) -> dict[str, Any]:  # noqa: ANN001
@@ -146,29 +150,26 @@ class ContrastiveTraining(nn.Module):
             terms = self.training_loss(views, mask, index)
             terms["loss"].backward()
             return terms
-        self._pending = (views, index)
+        self._pending = (views, index, None)
         return grad_cache_backward(
             self.encode, views, lambda Z: self.loss_terms(Z, index), self.grad_cache_chunk
         )
 
     @torch.no_grad()
     def after_step(self) -> None:
-        """Momentum update, then queue this batch's keys."""
+        """Queue this batch's keys: its own embeddings ("queue"), or, after the momentum
+        update, the momentum encoders' embeddings of it ("moco")."""
         if self._pending is None or not hasattr(self, "queues"):
             return
-        views, index = self._pending
+        views, index, keys = self._pending
         self._pending = None
-        encoders = self.net.encoders
         if self.hard_negatives == "moco":
-            for online, target in zip(encoders.parameters(), self.momentum_encoders.parameters()):
-                target.mul_(self.momentum).add_(online.detach(), alpha=1 - self.momentum)
-            encoders = self.momentum_encoders
-        was_training = encoders.training
-        encoders.eval()
-        for queue, enc, v in zip(self.queues, encoders, views):
-            queue.push(nn.functional.normalize(enc(v), dim=-1), self.groups[index])
-        encoders.train(was_training)
-        self.train(self.training)
+            online = self.net.encoders.parameters()
+            for source, target in zip(online, self.momentum_encoders.parameters()):
+                target.mul_(self.momentum).add_(source.detach(), alpha=1 - self.momentum)
+            keys = [enc(v) for enc, v in zip(self.momentum_encoders, views)]
+        for queue, key in zip(self.queues, keys):
+            queue.push(normalized(key), self.groups[index])
 
     def validation_score(self, views, mask) -> float:  # noqa: ANN001
         """Mean of R@1, R@5, R@10 in both directions on the validation rows (in %)."""
