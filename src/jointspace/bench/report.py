@@ -12,15 +12,15 @@ with :func:`os.replace`; ``report.md`` is written last.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
+
+from jointspace.atomic import atomic_write
 
 __all__ = ["MethodRun", "recall_curve", "write_report"]
 
@@ -142,22 +142,9 @@ def recall_curve(
     return 100.0 * (np.cumsum(counts)[1 : max_k + 1] / n)
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write ``path`` via ``write(fh)`` on a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save(fig: Any, path: Path) -> None:
     """Save a Figure as PNG atomically, then clear it."""
-    _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
     fig.clear()
 
 
@@ -427,5 +414,5 @@ def write_report(
         title, caption = _CAPTIONS[file]
         lines += [f"## {title}", "", f"![{title}]({file})", "", caption.format(**fill), ""]
     report = out / "report.md"
-    _atomic_write(report, lambda fh: fh.write("\n".join(lines).encode("utf-8")))
+    atomic_write(report, lambda fh: fh.write("\n".join(lines).encode("utf-8")))
     return report

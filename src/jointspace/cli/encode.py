@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from jointspace.atomic import atomic_write
 from jointspace.cli.common import (
     app,
     console,
@@ -38,8 +39,6 @@ def encode(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Encode the items of a file into a feature matrix saved as .npy."""
-    import os
-    import tempfile
     from pathlib import Path
 
     import numpy as np
@@ -53,10 +52,7 @@ def encode(
     features = model.fit(items).transform(items)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=target.parent)
-    with os.fdopen(fd, "wb") as handle:
-        np.save(handle, features, allow_pickle=False)
-    os.replace(tmp, target)
+    atomic_write(target, lambda fh: np.save(fh, features, allow_pickle=False))
     summary = {
         "encoder": encoder,
         "input": input_path,

@@ -11,7 +11,6 @@ import json
 import multiprocessing
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from io import BytesIO
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.atomic import atomic_write
 from jointspace.data.multiview import MultiView
 
 DEFAULT_ROOT = "/usr/share/openclipart/svg"
@@ -112,14 +112,7 @@ def split_of(relpath: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _render(data: bytes, size: int, aspect: float | None) -> bytes:

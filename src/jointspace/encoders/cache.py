@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jointspace.atomic import atomic_write
 from jointspace.encoders.base import Encoder, check_media, check_texts
 
 
@@ -76,14 +76,7 @@ def _subset(items: Any, idx: list[int]) -> Any:
 
 
 def _save_atomic(path: Path, row: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, row, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: np.save(fh, row, allow_pickle=False))
 
 
 def _load(path: Path) -> np.ndarray | None:
@@ -149,15 +142,13 @@ class CachedEncoder(Encoder):
         folder.mkdir(parents=True, exist_ok=True)
         meta = folder / "encoder.json"
         if not meta.exists():
-            fd, tmp = tempfile.mkstemp(prefix=".encoder-", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w") as f:
-                payload = {
-                    **self.encoder.config(),
-                    "state_fingerprint": self.state_fingerprint(),
-                    "cache_key": self.cache_key(),
-                }
-                json.dump(payload, f, indent=2)
-            os.replace(tmp, meta)
+            payload = {
+                **self.encoder.config(),
+                "state_fingerprint": self.state_fingerprint(),
+                "cache_key": self.cache_key(),
+            }
+            text = json.dumps(payload, indent=2).encode()
+            atomic_write(meta, lambda fh: fh.write(text))
         return folder
 
     def transform(self, X: Any) -> np.ndarray:
