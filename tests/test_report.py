@@ -248,7 +248,7 @@ def test_failed_run_keeps_previous_report(data, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("t-SNE failed")
 
-    monkeypatch.setattr(report_mod, "_plot_map", boom)
+    monkeypatch.setattr(report_mod, "plot_map", boom)
     with pytest.raises(RuntimeError, match="t-SNE failed"):
         write_report(tmp_path, runs, dataset="toy", view_names=VIEWS)
     assert (tmp_path / "report.md").read_text() == "previous report"
