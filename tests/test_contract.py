@@ -12,8 +12,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from jointspace import MultiView, load_dataset
-from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel, persistence
+from jointspace import MultiView, load_dataset, persistence
+from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel
 from jointspace.models.deep import DCCA, DGCCA, ContrastiveDualEncoder
 
 TINY_DEEP = {"hidden": (16,), "epochs": 2, "batch_size": 64, "progress": False}

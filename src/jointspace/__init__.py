@@ -1,14 +1,28 @@
-"""jointspace: learn a joint representation space for paired multimodal data and search it."""
+"""jointspace: learn a joint representation space for paired multimodal data and search it.
 
-from jointspace.data import MultiView, train_test_split
+The names below are imported on first use, so that ``import jointspace`` (and the command
+line's ``--help``) stays light; ``from jointspace import MultiView`` works as usual.
+"""
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["MultiView", "__version__", "load_dataset", "train_test_split"]
+#: public name → module that defines it
+_LAZY = {
+    "MultiView": "jointspace.data.multiview",
+    "train_test_split": "jointspace.data.split",
+    "load_dataset": "jointspace.data.datasets",
+    "Pipeline": "jointspace.pipeline",
+}
+
+__all__ = ["__version__", *_LAZY]
 
 
-def load_dataset(name: str, **options):  # noqa: ANN201 - re-exported, documented there
-    """Load a built-in dataset by name; see :func:`jointspace.data.datasets.load_dataset`."""
-    from jointspace.data.datasets import load_dataset as _load
-
-    return _load(name, **options)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jointspace' has no attribute {name!r}")

@@ -107,7 +107,7 @@ def evaluate_cmd(
     from jointspace.data import train_test_split
     from jointspace.data.datasets import load_dataset
     from jointspace.models import JointModel
-    from jointspace.models.persistence import read_metadata
+    from jointspace.persistence import read_metadata
 
     meta = read_metadata(model_dir)
     estimator = JointModel.load(model_dir)

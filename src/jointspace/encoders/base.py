@@ -20,7 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from jointspace.models.persistence import read_model_dir, write_model_dir
+from jointspace.persistence import read_model_dir, write_model_dir
+from jointspace.specs import parse_value
 
 #: name → encoder class, filled by :func:`register`
 ENCODERS: dict[str, type[Encoder]] = {}
@@ -152,8 +153,6 @@ def make_encoder(spec: str, **params: Any) -> Encoder:
     Raises:
         ValueError: an unknown name (lists the available ones) or parameter.
     """
-    from jointspace.models.factory import parse_value
-
     name, sep, rest = spec.partition(":")
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {spec!r}; available encoders: {_spec_list()}")

@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
+from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.metrics import canonical_correlations
-from jointspace.models import persistence
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
 MODEL_REGISTRY: dict[str, type[JointModel]] = {}
@@ -207,12 +207,13 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             path: directory to write.
             metadata: JSON-serializable notes kept beside the model (e.g. the dataset and
                 split it was fitted on); read back with
-                :func:`jointspace.models.persistence.read_metadata`.
+                :func:`jointspace.persistence.read_metadata`.
         """
         self._check_fitted()
         scalars, arrays = persistence.split_state(self._fitted_state())
         config = {
             "class": type(self).__name__,
+            "module": type(self).__module__,
             "params": persistence.params_to_json(self.get_params(deep=False)),
             "state": scalars,
             "metadata": metadata or {},
@@ -232,9 +233,7 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
                 parameter that was not saved is missing.
         """
         config, arrays = persistence.read_model_dir(path)
-        if config.get("class") not in MODEL_REGISTRY:
-            import jointspace.models.deep  # noqa: F401 - registers the deep models (torch)
-        saved = MODEL_REGISTRY.get(config.get("class", ""))
+        saved = _saved_class(config)
         if saved is None or not issubclass(saved, cls):
             raise ValueError(
                 f"{str(path)!r} holds a {config.get('class')!r} model; expected {cls.__name__}"
@@ -258,6 +257,28 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
     @abstractmethod
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
         """Map (m, d_i) rows of view i to (m, k) joint-space scores."""
+
+
+def _saved_class(config: dict[str, Any]) -> type[JointModel] | None:
+    """The class a saved config names, importing only its own module (a deep model's module
+    imports torch; a linear model's does not). Returns None for an unknown class."""
+    import importlib
+
+    name = str(config.get("class", ""))
+    if name not in MODEL_REGISTRY:
+        module = str(config.get("module", ""))
+        if not module.startswith("jointspace.models."):  # saves before "module" was recorded
+            from jointspace.models.factory import MODELS
+
+            module = next(
+                (m for m, _, c in (v.partition(":") for v in MODELS.values()) if c == name), ""
+            )
+        if module.startswith("jointspace.models."):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                return None
+    return MODEL_REGISTRY.get(name)
 
 
 def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[float]:

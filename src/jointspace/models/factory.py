@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any
 
 from jointspace.models.base import JointModel
-from jointspace.models.deep import DCCA, DCCAE, DGCCA, ContrastiveDualEncoder
-from jointspace.models.linear import CCA, GCCA, KCCA, MCCA, PLS
+from jointspace.specs import parse_options, split_spec
 
-#: short name → model class
-MODELS: dict[str, type[JointModel]] = {
-    "cca": CCA,
-    "pls": PLS,
-    "mcca": MCCA,
-    "gcca": GCCA,
-    "kcca": KCCA,
-    "dcca": DCCA,
-    "dccae": DCCAE,
-    "dgcca": DGCCA,
-    "dual-encoder": ContrastiveDualEncoder,
+#: short name → "module:Class"; a model's module (torch for the deep ones) is imported on use
+MODELS: dict[str, str] = {
+    "cca": "jointspace.models.linear:CCA",
+    "pls": "jointspace.models.linear:PLS",
+    "mcca": "jointspace.models.linear:MCCA",
+    "gcca": "jointspace.models.linear:GCCA",
+    "kcca": "jointspace.models.linear:KCCA",
+    "dcca": "jointspace.models.deep:DCCA",
+    "dccae": "jointspace.models.deep:DCCAE",
+    "dgcca": "jointspace.models.deep:DGCCA",
+    "dual-encoder": "jointspace.models.deep:ContrastiveDualEncoder",
 }
+
+
+def model_class(name: str) -> type[JointModel]:
+    """The class of the model called ``name`` (a key of :data:`MODELS`, any case).
+
+    Raises:
+        ValueError: unknown name (lists the available ones).
+    """
+    key = name.lower()
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+    module, _, cls = MODELS[key].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
 
 #: parameters that are passed to every model and silently skipped by those without them
 OPTIONAL = {
@@ -38,24 +52,6 @@ OPTIONAL = {
 }
 
 
-def parse_value(text: str) -> Any:
-    """A parameter value from text: int, float, true/false, none, a "/"-separated tuple
-    (``hidden=512/512``), else the string itself."""
-    if "/" in text:
-        return tuple(parse_value(t) for t in text.split("/") if t)
-    lowered = text.lower()
-    if lowered in ("none", "null"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """ "name:key=value:key=value" → (name, params), e.g.
     ``"dual-encoder:loss=siglip:hard_negatives=topk"``.
@@ -63,14 +59,8 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     Raises:
         ValueError: an option without "=".
     """
-    name, *options = spec.split(":")
-    params = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"model spec {spec!r}: option {option!r}; expected key=value")
-        params[key.strip().replace("-", "_")] = parse_value(value.strip())
-    return name.strip(), params
+    name, parts = split_spec(spec)
+    return name, parse_options(parts, spec, "model spec")
 
 
 def make_model(name: str, **params: Any) -> JointModel:
@@ -87,10 +77,7 @@ def make_model(name: str, **params: Any) -> JointModel:
         ValueError: unknown model name or parameter.
     """
     name, own = parse_model_spec(name)
-    key = name.lower()
-    if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
-    cls = MODELS[key]
+    cls = model_class(name)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     kwargs = {}
     for param in own:
