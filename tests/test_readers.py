@@ -136,7 +136,7 @@ def test_broken_csv_rows_are_reported_and_skipped(images, tmp_path):
     ]  # fmt: skip
     assert got[(3, "truncated.png")].startswith("unreadable image")
     assert got[(4, "notes.jpg")].startswith("unreadable image")
-    assert got[(5, "missing.png")] == "missing file"
+    assert got[(5, "missing.png")] == f"missing file: {images.resolve() / 'missing.png'}"
     assert got[(6, "coffee.jpg")] == "empty caption"
     assert got[(7, "chelsea.png")] == "missing column 'caption'"
     assert got[(9, "broken.svg")].startswith("unreadable image")
@@ -185,8 +185,32 @@ def test_folder_errors_are_clear(images, tmp_path):
     with pytest.raises(ValueError, match="'image' is not in .*records"):
         from_folder(images, write_jsonl(tmp_path / "k.jsonl", [{"img": "a.png", "caption": "x"}]))
     bad = write_csv(tmp_path / "bad.csv", [("missing.png", "x"), ("notes.jpg", "y")])
-    with pytest.raises(ValueError, match=r"no usable rows in .*bad\.csv.*1 missing file"):
+    with pytest.raises(ValueError, match=r"no usable rows in .*bad\.csv.*1 missing file") as err:
         from_folder(images, bad)
+    assert str(images.resolve() / "missing.png") in str(err.value)  # the path that was tried
+
+
+def test_several_text_columns_and_multi_value_cells(images, tmp_path):
+    rows = [
+        ("astronaut.png", "An astronaut", "space|suit|nasa"),
+        ("coffee.jpg", "Coffee!", ""),
+        ("chelsea.png", "", "cat|ginger"),
+    ]
+    path = write_csv(tmp_path / "kw.csv", rows, header="image,title,keywords")
+    mv = quiet(from_folder, images, path, caption_column=["title", "keywords"], separator="|")
+    assert mv["text"] == ["An astronaut. space, suit, nasa.", "Coffee!", "cat, ginger."]
+    frame = pd.DataFrame(rows, columns=["image", "title", "keywords"])
+    frame.to_parquet(tmp_path / "kw.parquet")
+    same = quiet(
+        from_folder,
+        images,
+        tmp_path / "kw.parquet",
+        caption_column=["title", "keywords"],
+        separator="|",
+    )
+    assert same["text"] == mv["text"] and same["image"] == mv["image"]
+    with pytest.raises(ValueError, match="'tags' is not in"):
+        from_folder(images, tmp_path / "kw.parquet", caption_column=["title", "tags"])
 
 
 # ------------------------------------------------------------------ tables

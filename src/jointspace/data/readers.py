@@ -21,7 +21,7 @@ import numpy as np
 from jointspace.data.multiview import MultiView
 
 PathLike = str | os.PathLike
-_CAPTION_EXTS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
+_CAPTION_EXTS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None, ".parquet": "parquet"}
 
 
 def _existing(path: PathLike, what: str) -> Path:
@@ -43,6 +43,8 @@ def _read_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, 
             f"captions file {str(path)!r} has extension {ext!r}; expected {list(_CAPTION_EXTS)}"
         )
     records, bad, delimiter = [], [], _CAPTION_EXTS[ext]
+    if delimiter == "parquet":
+        return _read_parquet_records(path, columns)
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             if delimiter is None:  # JSON Lines
@@ -71,6 +73,38 @@ def _read_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, 
         where = "header" if delimiter else "records"
         raise ValueError(f"column {missing[0]!r} is not in {str(path)!r}; {where}: {header}")
     return records, bad
+
+
+def _read_parquet_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, Any]]]:
+    """Parquet caption-file rows as (1-based row, record dict, row text), like `_read_records`."""
+    import pyarrow.parquet as pq
+
+    try:
+        header = [str(c) for c in pq.read_schema(path).names]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ValueError(f"column {missing[0]!r} is not in {str(path)!r}; header: {header}")
+        table = pq.read_table(path, columns=list(dict.fromkeys(columns))).to_pylist()
+    except OSError as e:  # pyarrow's ArrowInvalid is a ValueError; corrupt pages are OSError
+        raise ValueError(f"captions file {str(path)!r} is unreadable Parquet ({e})") from None
+    records = [(i, rec, json.dumps(rec, default=str)) for i, rec in enumerate(table, 1)]
+    return records, []
+
+
+def _join_text(values: list[str | None], separator: str | None) -> str | None:
+    """Several text columns as one caption: each part's values split on ``separator`` (a
+    multi-value column such as ``red|apple``) and joined by ", "; parts joined by " ", each
+    ended with a full stop unless it ends in punctuation. None if every part is missing."""
+    if all(v is None for v in values):
+        return None
+    parts = []
+    for value in values:
+        if separator and value:
+            value = ", ".join(v.strip() for v in value.split(separator) if v.strip())
+        value = (value or "").strip()
+        if value:
+            parts.append(value if value[-1] in ".!?:;" or len(values) == 1 else value + ".")
+    return " ".join(parts)
 
 
 def _check_image(file: Path) -> str | None:
@@ -110,9 +144,16 @@ def _check_audio(file: Path) -> str | None:
 
 
 def _load_pairs(
-    root: PathLike, captions: PathLike, view: str, columns: list[str], check: Callable | None
+    root: PathLike,
+    captions: PathLike,
+    view: str,
+    columns: list[str],
+    check: Callable | None,
+    text_columns: int = 1,
+    separator: str | None = None,
 ) -> MultiView:
-    """Body of `from_folder` / `from_audio_folder`; ``columns`` = file, caption[, label]."""
+    """Body of `from_folder` / `from_audio_folder`; ``columns`` = file, ``text_columns``
+    caption columns (joined by `_join_text`)[, label]."""
     root_dir = Path(root).expanduser()
     if not root_dir.is_dir():
         raise FileNotFoundError(f"{view} folder {str(root)!r} does not exist or is not a folder")
@@ -121,25 +162,35 @@ def _load_pairs(
     records, skipped = _read_records(path, columns)
     verdict: dict[Path, str | None] = {}  # each file is checked once
     kept = []  # (name, path, caption, label)
+    caption_name = "+".join(columns[1 : 1 + text_columns])
     for line, rec, text in records:
         values = [None if rec.get(c) is None else str(rec[c]).strip() for c in columns]
+        joined = _join_text(values[1 : 1 + text_columns], separator)
+        values = [values[0], joined, *values[1 + text_columns :]]
+        names = [columns[0], caption_name, *columns[1 + text_columns :]]
         name, file = values[0] or "", root_dir / (values[0] or "")
-        reason = next((f"missing column {c!r}" for c, v in zip(columns, values) if v is None), None)
-        reason = reason or next((f"empty {c}" for c, v in zip(columns, values) if not v), None)
+        reason = next((f"missing column {c!r}" for c, v in zip(names, values) if v is None), None)
+        reason = reason or next((f"empty {c}" for c, v in zip(names, values) if not v), None)
         if reason is None:
             if file not in verdict:
                 ok = file.is_file()
-                verdict[file] = (check and check(file)) if ok else "missing file"
+                verdict[file] = (check and check(file)) if ok else f"missing file: {file}"
             reason = verdict[file]
         if reason:
             skipped.append(_skip(line, name or text, reason))
         else:
-            kept.append((name, file, values[1], values[2] if len(columns) > 2 else None))
+            kept.append((name, file, values[1], values[2] if len(values) > 2 else None))
     skipped.sort(key=lambda s: s["row"])
     counts = Counter(s["reason"].split(":")[0] for s in skipped)
     why = ", ".join(f"{c} {r}" for r, c in counts.most_common())
     if not kept:
-        raise ValueError(f"no usable rows in {str(path)!r}: {len(skipped)} skipped ({why})")
+        tried = [
+            s["reason"].partition(": ")[2]
+            for s in skipped
+            if s["reason"].startswith("missing file")
+        ]
+        hint = f"; paths tried, relative to {str(root_dir)!r}: e.g. {tried[0]!r}" if tried else ""
+        raise ValueError(f"no usable rows in {str(path)!r}: {len(skipped)} skipped ({why}){hint}")
     if skipped:
         n_rows = len(kept) + len(skipped)
         msg = f"{path.name}: skipped {len(skipped)} of {n_rows} rows ({why}); see meta['skipped']"
@@ -153,7 +204,7 @@ def _load_pairs(
         seen[g] += 1
     meta: dict[str, Any] = {"source": str(path), "root": str(root_dir), "skipped": skipped}
     labels = None
-    if len(columns) > 2:
+    if len(columns) > 1 + text_columns:
         meta["label_names"] = sorted({k[3] for k in kept})
         code = {n: i for i, n in enumerate(meta["label_names"])}
         labels = np.array([code[k[3]] for k in kept], dtype=np.int64)
@@ -166,19 +217,26 @@ def from_folder(
     captions: PathLike,
     *,
     image_column: str = "image",
-    caption_column: str = "caption",
+    caption_column: str | Sequence[str] = "caption",
     label_column: str | None = None,
     check_images: bool = True,
+    separator: str | None = None,
 ) -> MultiView:
     """Image–caption pairs from a folder of images and a caption file.
 
     Args:
         images_dir: folder holding the images.
-        captions: ``.csv`` / ``.tsv`` file with a header, or ``.jsonl`` (one JSON object a
-            line), of rows (image file relative to ``images_dir``, caption). An image may have
-            several captions: every caption is one sample.
-        image_column, caption_column: names of the two columns.
+        captions: ``.csv`` / ``.tsv`` file with a header, ``.jsonl`` (one JSON object a
+            line) or ``.parquet``, of rows (image file relative to ``images_dir``, caption).
+            An image may have several captions: every caption is one sample.
+        image_column: the column of image paths, relative to ``images_dir`` (paths are
+            tried as ``images_dir / value``; messages show the paths tried).
+        caption_column: the caption column, or several (``["title", "keywords"]``) joined
+            into one caption: "title. keywords" (a full stop added unless the part ends in
+            punctuation; a missing or empty part is left out).
         label_column: optional column of class labels.
+        separator: splits multi-value text cells (``"red|apple"`` with ``"|"``), whose
+            values are joined by ", " in the caption.
         check_images: decode every image once (Pillow open + load; SVG rendered by cairosvg)
             and skip those that fail; with False only existence is checked.
 
@@ -195,10 +253,12 @@ def from_folder(
         FileNotFoundError: ``images_dir`` or ``captions`` does not exist.
         ValueError: unknown extension, a named column not in the header, no usable row.
     """
-    columns = [image_column, caption_column] + ([label_column] if label_column else [])
-    return _load_pairs(
-        images_dir, captions, "image", columns, _check_image if check_images else None
-    )
+    texts = [caption_column] if isinstance(caption_column, str) else list(caption_column)
+    if not texts:
+        raise ValueError("caption_column is empty; expected a column name or a list of them")
+    columns = [image_column, *texts] + ([label_column] if label_column else [])
+    check = _check_image if check_images else None
+    return _load_pairs(images_dir, captions, "image", columns, check, len(texts), separator)
 
 
 def from_audio_folder(
