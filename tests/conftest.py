@@ -29,3 +29,51 @@ def mfeat_split():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# a small real image–caption collection, as a user would have it: a folder and a caption file
+PHOTO_CAPTIONS = {
+    "astronaut": "an astronaut in a white space suit",
+    "coffee": "a cup of coffee on a saucer",
+    "chelsea": "a ginger cat lying down",
+    "rocket": "a rocket on the launch pad",
+    "camera": "a man with a camera on a tripod",
+    "china": "a chinese temple among trees",
+    "flower": "a pink flower in close up",
+    "hubble": "galaxies in deep space",
+}
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory):
+    """A folder of 24 real photo crops (skimage + scikit-learn sample photos; three crops of
+    each of 8 photos, in sub-folders) and ``captions.csv`` naming them relative to the folder,
+    two captions per crop. Returns (folder, captions path)."""
+    from PIL import Image
+    from skimage import data as skdata
+    from sklearn.datasets import load_sample_images
+
+    samples = load_sample_images().images
+    photos = {
+        "astronaut": skdata.astronaut(),
+        "coffee": skdata.coffee(),
+        "chelsea": skdata.chelsea(),
+        "rocket": skdata.rocket(),
+        "camera": skdata.camera(),
+        "china": samples[0],
+        "flower": samples[1],
+        "hubble": skdata.hubble_deep_field(),
+    }
+    root = tmp_path_factory.mktemp("photos")
+    rows = ["image,caption,label"]
+    for name, img in photos.items():
+        (root / name).mkdir()
+        h, w = img.shape[:2]
+        for k, (top, left) in enumerate([(0, 0), (h // 4, w // 4), (h // 2, w // 2)]):
+            crop = img[top : top + h // 2, left : left + w // 2]
+            Image.fromarray(crop).resize((96, 96)).save(root / name / f"{k}.png")
+            rows.append(f"{name}/{k}.png,{PHOTO_CAPTIONS[name]},{name}")
+            rows.append(f"{name}/{k}.png,photo {k} of {PHOTO_CAPTIONS[name]},{name}")
+    captions = root / "captions.csv"
+    captions.write_text("\n".join(rows) + "\n")
+    return root, captions

@@ -11,7 +11,8 @@ Every encoder is a scikit-learn transformer with a registry name::
     cached = CachedEncoder(hog, "~/.cache/jointspace")    # features stored per item on disk
 
 Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>`` (text); ``pixels``, ``hog``,
-``color-hist``, ``torch:<path>`` (image); ``mfcc`` (audio); ``standardize`` (tabular).
+``color-hist``, ``torch:<path>`` (image); ``mfcc`` (audio); ``standardize`` (tabular);
+``a+b`` concatenates encoders (``concat``).
 """
 
 from jointspace.encoders.audio import MfccEncoder
@@ -24,7 +25,8 @@ from jointspace.encoders.base import (
     register,
     save_encoder,
 )
-from jointspace.encoders.cache import CachedEncoder
+from jointspace.encoders.cache import CachedEncoder, encode_cached
+from jointspace.encoders.concat import ConcatEncoder
 from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
 from jointspace.encoders.sentence import MiniLMEncoder, SentenceTransformerEncoder
 from jointspace.encoders.tabular import StandardizeEncoder
@@ -35,6 +37,7 @@ __all__ = [
     "ENCODERS",
     "CachedEncoder",
     "ColorHistEncoder",
+    "ConcatEncoder",
     "Encoder",
     "HogEncoder",
     "MfccEncoder",
@@ -44,6 +47,7 @@ __all__ = [
     "StandardizeEncoder",
     "TfidfEncoder",
     "TorchImageEncoder",
+    "encode_cached",
     "encoder_from_config",
     "load_encoder",
     "make_encoder",

@@ -150,9 +150,23 @@ def make_encoder(spec: str, **params: Any) -> Encoder:
     Parameters may follow as ``:key=value`` parts (``"pixels:size=64"``,
     ``"torch:/models/cnn.pt:size=96"``); keyword arguments take precedence.
 
+    ``"hog+color-hist"`` is one :class:`~jointspace.encoders.concat.ConcatEncoder` of the
+    parts, in order (each part a spec with its own options: ``"pixels:size=32+hog"``).
+
     Raises:
         ValueError: an unknown name (lists the available ones) or parameter.
     """
+    if "+" in spec:
+        if params:
+            raise ValueError(
+                f"encoder spec {spec!r} concatenates encoders; give options inside each part "
+                "(e.g. 'pixels:size=32+hog'), not as keyword arguments"
+            )
+        from jointspace.encoders.concat import ConcatEncoder
+
+        concat = ConcatEncoder([part.strip() for part in spec.split("+")])
+        concat._build_parts()  # unknown names and mixed input kinds fail here, not at fit
+        return concat
     name, sep, rest = spec.partition(":")
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {spec!r}; available encoders: {_spec_list()}")

@@ -186,3 +186,19 @@ class CachedEncoder(Encoder):
         self.n_hits_ = sum(k in from_disk for k in keys)
         self.n_computed_ = len(first_missing)
         return np.stack([rows[k] for k in keys])
+
+
+def encode_cached(encoder: Encoder, X: Any, cache_dir: str | os.PathLike | None) -> np.ndarray:
+    """``encoder.transform(X)``, (n, d) float32, with each item's features read from and
+    written to the cache under ``cache_dir`` (None: no cache). A concatenation is cached part
+    by part, so ``hog+color-hist`` reuses what ``hog`` alone computed."""
+    from jointspace.encoders.concat import ConcatEncoder
+
+    if cache_dir is None:
+        return np.asarray(encoder.transform(X), dtype=np.float32)
+    if isinstance(encoder, ConcatEncoder):
+        encoder._check_fitted()
+        parts = [encode_cached(part, X, cache_dir) for part in encoder._parts()]
+        encoder.dims_ = [p.shape[1] for p in parts]
+        return np.concatenate(parts, axis=1)
+    return CachedEncoder(encoder, cache_dir).transform(X)

@@ -1,0 +1,431 @@
+"""`Pipeline`: raw items → per-view encoder chains → one joint model, saved as one directory.
+
+A pipeline is what a user trains once and queries for ever after: captions, image paths or
+arrays go in, joint-space vectors come out, with the same encoders (fitted state included)
+that the model was trained on::
+
+    from jointspace import Pipeline
+    from jointspace.models import ContrastiveDualEncoder
+
+    pipe = Pipeline({"text": "minilm", "image": "efficientnet+color-hist"},
+                    ContrastiveDualEncoder(loss="siglip"))
+    pipe.fit(train)                                    # a MultiView of raw items
+    pipe.save("runs/search")                           # manifest + encoders/ + model/
+    pipe = Pipeline.load("runs/search")
+    z = pipe.transform_view("text", ["a red apple"])   # (1, k)
+
+Directory layout (safetensors + JSON, written atomically, never a pickle)::
+
+    manifest.json                 versions, views, encoder specs, dimensions, training data
+                                  fingerprint and size, test metrics, sha256 of every file
+    encoders/<v>-<view>/<i>-<name>/   one encoder directory per chain step (config + arrays)
+    model/                        the joint model (config + arrays)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointspace.data.multiview import MultiView
+from jointspace.encoders.base import Encoder, load_encoder, make_encoder, save_encoder
+from jointspace.encoders.cache import encode_cached
+from jointspace.models.base import JointModel
+from jointspace.persistence import atomic_directory
+
+MANIFEST = "manifest.json"
+FORMAT = "jointspace-pipeline"
+FORMAT_VERSION = 1
+#: packages whose versions the manifest records (those installed)
+_DEPENDENCIES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "safetensors",
+    "sentence-transformers",
+    "onnxruntime",
+    "efficientnet-lite-pytorch",
+)
+#: separates the steps of an encoder chain written as one string: "hog+color-hist>standardize"
+CHAIN_SEP = ">"
+
+ChainSpec = str | Encoder | Sequence[str | Encoder] | None
+
+
+def _as_chain(view: str, spec: ChainSpec) -> list[Encoder]:
+    """An encoder chain from its spec: a string (steps separated by ">"), an Encoder, a list
+    of those, or None / "" (the view is numeric and used as it is)."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return []
+    if isinstance(spec, str):
+        steps: list[Any] = [s.strip() for s in spec.split(CHAIN_SEP)]
+    elif isinstance(spec, Encoder):
+        steps = [spec]
+    elif isinstance(spec, Sequence):
+        steps = list(spec)
+    else:
+        raise ValueError(
+            f"encoders[{view!r}] is a {type(spec).__name__}; expected an encoder spec such as "
+            "'minilm' or 'hog+color-hist', an Encoder, or a list of them"
+        )
+    chain = []
+    for step in steps:
+        if isinstance(step, Encoder):
+            from sklearn.base import clone
+
+            chain.append(clone(step))
+        elif isinstance(step, str) and step:
+            chain.append(make_encoder(step))
+        else:
+            raise ValueError(f"encoders[{view!r}] has an empty or invalid step {step!r}")
+    return chain
+
+
+def _spec_of(encoder: Encoder) -> str:
+    spec = getattr(encoder, "spec", None)
+    return spec() if callable(spec) else encoder.name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_fingerprint(data: MultiView) -> str:
+    """sha256 of a MultiView's items as given (captions, paths, array bytes), mask and groups.
+
+    Paths are hashed as strings: the fingerprint names the training set, not the files' bytes.
+    """
+    h = hashlib.sha256()
+    for name in data.view_names:
+        h.update(name.encode() + b"\0")
+        view = data[name]
+        if isinstance(view, np.ndarray):
+            arr = np.ascontiguousarray(view)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes())
+        else:
+            for item in view:
+                h.update(os.fspath(item).encode("utf-8", "surrogatepass") + b"\0")
+    for extra in (data.mask, data.groups):
+        if extra is not None:
+            h.update(np.ascontiguousarray(extra).tobytes())
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("jointspace", *_DEPENDENCIES):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60] or "view"
+
+
+class Pipeline:
+    """Encoder chains per view plus one joint model: raw items in, joint-space vectors out.
+
+    Args:
+        encoders: view name → encoder chain, in the order of the model's views. A chain is a
+            spec string (``"minilm"``, ``"efficientnet+color-hist"``; steps separated by
+            ``">"``: ``"hog+color-hist>standardize"``), an :class:`Encoder`, a list of those,
+            or None for a numeric view used as it is.
+        model: an unfitted :class:`JointModel` (``ContrastiveDualEncoder(...)``, ``CCA(...)``)
+            or a model spec (``"dual-encoder:loss=siglip"``, see
+            :func:`jointspace.models.factory.make_model`).
+        cache_dir: optional feature cache (each item's features stored on disk per encoder
+            config and state); a runtime setting, not saved.
+
+    Fitted attributes: ``encoders_`` (view → list of fitted encoders), ``model`` (fitted),
+    ``dims_`` (view → feature width d_view), ``train_info_`` (``n_samples``,
+    ``fingerprint``, ``source``), ``metrics_`` (test figures of :meth:`evaluate`, if run).
+    """
+
+    def __init__(
+        self,
+        encoders: Mapping[str, ChainSpec],
+        model: JointModel | str,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        if not isinstance(encoders, Mapping) or not encoders:
+            raise ValueError(
+                "encoders must be a dict view → encoder spec, e.g. "
+                "{'text': 'minilm', 'image': 'efficientnet'}"
+            )
+        self.encoders = dict(encoders)
+        if isinstance(model, str):
+            from jointspace.models.factory import make_model
+
+            model = make_model(model)
+        if not isinstance(model, JointModel):
+            raise ValueError(f"model is a {type(model).__name__}; expected a JointModel or spec")
+        self.model = model
+        self.cache_dir = cache_dir
+        self.metrics_: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- views
+    @property
+    def view_names(self) -> list[str]:
+        """The pipeline's views, in the model's order."""
+        return list(self.encoders)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "encoders_"):
+            raise ValueError("this Pipeline is not fitted yet; call fit(data) or Pipeline.load")
+
+    def _check_view(self, view: str) -> str:
+        if view not in self.encoders:
+            raise ValueError(f"view {view!r} is not in this pipeline; views: {self.view_names}")
+        return view
+
+    def _encode(self, view: str, items: Any, *, fitting: bool = False) -> np.ndarray:
+        """Run view's chain on n items → (n, d_view) float array (fitting each step first
+        when ``fitting``)."""
+        x = items
+        for encoder in self.encoders_[view]:
+            if fitting:
+                encoder.fit(x)
+            x = encode_cached(encoder, x, self.cache_dir)
+        arr = np.asarray(x, dtype=np.float64 if not self.encoders_[view] else np.float32)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"view {view!r} gives features of shape {arr.shape}; expected (n, d): "
+                "raw items (captions, paths) need an encoder"
+            )
+        expected = getattr(self, "dims_", {}).get(view)
+        if not fitting and expected is not None and arr.shape[1] != expected:
+            raise ValueError(
+                f"view {view!r}: the encoders give {arr.shape[1]} features; the model was "
+                f"trained on {expected}"
+            )
+        return arr
+
+    def _featurize(self, data: MultiView, *, fitting: bool = False) -> MultiView:
+        """``data``'s pipeline views as features (observed rows encoded, the others NaN)."""
+        if not isinstance(data, MultiView):
+            raise ValueError(f"data is a {type(data).__name__}; expected a MultiView")
+        views = {}
+        for name in self.view_names:
+            items, observed = data[name], data.observed(name)
+            if observed.all():
+                views[name] = self._encode(name, items, fitting=fitting)
+                continue
+            rows = np.flatnonzero(observed)
+            part = items[rows] if isinstance(items, np.ndarray) else [items[i] for i in rows]
+            X = self._encode(name, part, fitting=fitting)
+            full = np.full((data.n_samples, X.shape[1]), np.nan)
+            full[rows] = X
+            views[name] = full
+        mask = data.mask[:, [data.view_names.index(v) for v in self.view_names]]
+        return MultiView(
+            views, mask=mask, labels=data.labels, groups=data.groups, ids=data.ids, meta=data.meta
+        )
+
+    # -------------------------------------------------------------- contract
+    def fit(self, data: MultiView, **fit_params: Any) -> Pipeline:
+        """Fit each view's encoders on its training items, then the model on the features.
+
+        Args:
+            data: a MultiView with (at least) the pipeline's views, raw or numeric; groups
+                (several captions of one image) and the mask are passed to the model.
+            **fit_params: passed to ``model.fit`` (e.g. ``teacher=`` of the dual encoder).
+        Returns:
+            self.
+        """
+        self.encoders_ = {v: _as_chain(v, spec) for v, spec in self.encoders.items()}
+        for name in self.view_names:
+            data[name]  # noqa: B018 - KeyError naming a missing view
+        features = self._featurize(data, fitting=True)
+        self.model.fit(features, **fit_params)
+        self.dims_ = {v: int(features[v].shape[1]) for v in self.view_names}
+        self.train_info_ = {
+            "n_samples": int(data.n_samples),
+            "fingerprint": data_fingerprint(data.select(self.view_names)),
+            "source": data.meta.get("source") or data.meta.get("name"),
+        }
+        self.metrics_ = {}
+        return self
+
+    def transform(self, data: MultiView) -> list[np.ndarray]:
+        """Every view of ``data`` in the joint space: a list of (n, k) arrays (NaN rows where a
+        view is not observed)."""
+        self._check_fitted()
+        return self.model.transform(self._featurize(data))
+
+    def transform_view(self, view: str, items: Any) -> np.ndarray:
+        """One view's raw items in the joint space, for queries.
+
+        Args:
+            view: a view name.
+            items: what the view's first encoder takes: a list of captions, image paths or
+                arrays (a single caption or path is one item), or an (m, d) array for a
+                numeric view.
+        Returns:
+            (m, k) array.
+        """
+        self._check_fitted()
+        self._check_view(view)
+        if isinstance(items, str | os.PathLike):
+            items = [items]
+        return self.model.transform_view(view, self._encode(view, items))
+
+    def evaluate(self, test: MultiView, relevance: str | None = None) -> dict[str, Any]:
+        """Test figures (retrieval in both directions, correlations, probe) of the pipeline on
+        raw test rows; kept in ``metrics_`` and written to the manifest by :meth:`save`.
+
+        Args:
+            test: a MultiView with the pipeline's views.
+            relevance: "caption", "instance" or "label" (default: "caption" for image–caption
+                data, else "instance"; see :func:`jointspace.metrics.evaluate_embeddings`).
+        """
+        from jointspace.metrics.evaluation import evaluate_embeddings, evaluation_rows
+
+        self._check_fitted()
+        rows = evaluation_rows(test.select(self.view_names))
+        result = evaluate_embeddings(self.view_names, self.transform(rows), rows, relevance)
+        self.metrics_ = {"n_samples": int(rows.n_samples), **result}
+        return result
+
+    def score(self, test: MultiView, relevance: str | None = None) -> float:
+        """Mean R@1 (%) over both retrieval directions of the first two views on ``test``."""
+        retrieval = self.evaluate(test, relevance)["retrieval"]
+        return float(np.mean([scores["R@1"] for scores in retrieval.values()]))
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the pipeline to directory ``path`` atomically (a failed save leaves a previous
+        pipeline there intact). Returns the path."""
+        self._check_fitted()
+        with atomic_directory(path) as tmp:
+            chains = {}
+            for v, name in enumerate(self.view_names):
+                steps = []
+                for i, encoder in enumerate(self.encoders_[name]):
+                    rel = f"encoders/{v}-{_safe(name)}/{i}-{_safe(encoder.name)}"
+                    save_encoder(encoder, tmp / rel)
+                    steps.append({"spec": _spec_of(encoder), "dir": rel})
+                chains[name] = steps
+            self.model.save(tmp / "model")
+            files = {
+                str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            }
+            manifest = self._manifest(chains, files)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
+        return Path(path)
+
+    def _manifest(self, chains: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+        model = self.model
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": _versions(),
+            "fingerprint": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
+            "views": self.view_names,
+            "encoders": chains,
+            "dimensions": {
+                "features": self.dims_,
+                "joint": int(getattr(model, "n_components_", model.n_components)),
+            },
+            "model": {"class": type(model).__name__, "dir": "model"},
+            "training_data": self.train_info_,
+            "test_metrics": self.metrics_ or None,
+            "files": files,
+        }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **model_params: Any) -> Pipeline:
+        """Read a pipeline written by :meth:`save`.
+
+        Args:
+            path: the pipeline directory.
+            **model_params: passed to the model's ``load`` (``device``, a user's module).
+        Raises:
+            FileNotFoundError: ``path`` is not a pipeline directory (no manifest).
+            ValueError: a damaged or missing file (named, with what was expected).
+        """
+        root = Path(path).expanduser()
+        manifest = read_manifest(root)
+        for rel, digest in manifest["files"].items():
+            file = root / rel
+            if not file.is_file():
+                raise ValueError(f"pipeline {str(root)!r} is incomplete: {rel} is missing")
+            if _sha256(file) != digest:
+                raise ValueError(
+                    f"pipeline {str(root)!r}: {rel} is damaged (its sha256 differs from the "
+                    "manifest's); save the pipeline again"
+                )
+        pipe = cls.__new__(cls)
+        pipe.encoders = {v: [s["spec"] for s in steps] for v, steps in manifest["encoders"].items()}
+        pipe.encoders_ = {
+            v: [load_encoder(root / s["dir"]) for s in steps]
+            for v, steps in manifest["encoders"].items()
+        }
+        pipe.model = JointModel.load(root / manifest["model"]["dir"], **model_params)
+        pipe.cache_dir = None
+        pipe.dims_ = dict(manifest["dimensions"]["features"])
+        pipe.train_info_ = manifest.get("training_data", {})
+        pipe.metrics_ = manifest.get("test_metrics") or {}
+        pipe.manifest_ = manifest
+        return pipe
+
+    @property
+    def fingerprint(self) -> str | None:
+        """sha256 naming a saved pipeline's files (None before save/load): an index built
+        with one pipeline records it."""
+        manifest = getattr(self, "manifest_", None)
+        return None if manifest is None else manifest["fingerprint"]
+
+    def __repr__(self) -> str:
+        chains = ", ".join(
+            f"{v}={'>'.join(s if isinstance(s, str) else _spec_of(s) for s in spec)}"
+            if isinstance(spec, list)
+            else f"{v}={spec}"
+            for v, spec in self.encoders.items()
+        )
+        return f"Pipeline({chains}; {type(self.model).__name__})"
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a pipeline directory, checked for form.
+
+    Raises:
+        FileNotFoundError: no ``manifest.json`` in ``path``.
+        ValueError: the manifest is not valid JSON or not a jointspace pipeline manifest.
+    """
+    file = Path(path).expanduser() / MANIFEST
+    if not file.is_file():
+        raise FileNotFoundError(f"{os.fspath(path)!r} is not a jointspace pipeline: no {MANIFEST}")
+    try:
+        manifest = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(file)!r} is damaged: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(file)!r} is not a jointspace pipeline manifest")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{str(file)!r} has format version {manifest['format_version']}; this jointspace "
+            f"reads up to {FORMAT_VERSION}: upgrade jointspace"
+        )
+    for key in ("views", "encoders", "dimensions", "model", "files"):
+        if key not in manifest:
+            raise ValueError(f"{str(file)!r} is damaged: no {key!r} entry")
+    return manifest
