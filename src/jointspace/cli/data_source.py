@@ -1,0 +1,150 @@
+"""Where a command's data comes from: a built-in dataset, or your own images folder with a
+captions file, or your own numeric table. Shared by `fit`, `eval`, `bench` and `encode`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from jointspace.cli.common import parse_pairs, split_names
+
+DATASET = typer.Option(None, help="Built-in dataset name (see `datasets list`).")
+IMAGES = typer.Option(
+    None, help="Your images folder; the image paths in --captions are relative to it."
+)
+CAPTIONS = typer.Option(
+    None, help="Your captions file (.csv, .tsv, .jsonl, .parquet): an image column, text column(s)."
+)
+TABLE = typer.Option(None, help="Your numeric table (.csv, .tsv, .parquet), with --columns.")
+COLUMNS = typer.Option(
+    None, help="Views of --table as view=column pattern, e.g. 'gene=gene_*,lipid=lip_*'."
+)
+IMAGE_COLUMN = typer.Option("image", help="Column of --captions holding image paths.")
+TEXT_COLUMNS = typer.Option(
+    "caption", help="Text column(s) of --captions; several are joined: 'title,keywords'."
+)
+LABEL_COLUMN = typer.Option(None, help="Optional column of class labels.")
+SEPARATOR = typer.Option(None, help="Splits multi-value text cells, e.g. '|' for 'red|apple'.")
+
+
+@dataclass
+class DataSource:
+    """The data options of a command; :meth:`load` reads them, :meth:`describe` records
+    them (a saved pipeline remembers where its training data came from)."""
+
+    dataset: str | None = None
+    images: str | None = None
+    captions: str | None = None
+    table: str | None = None
+    columns: str | None = None
+    image_column: str = "image"
+    text_columns: str = "caption"
+    label_column: str | None = None
+    separator: str | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether any source was named."""
+        return bool(self.dataset or self.images or self.captions or self.table)
+
+    def _check(self) -> None:
+        own_images = self.images is not None or self.captions is not None
+        chosen = [bool(self.dataset), own_images, self.table is not None]
+        if sum(chosen) != 1:
+            raise ValueError(
+                "name one data source: --dataset NAME, or --images DIR --captions FILE, "
+                "or --table FILE --columns view=pattern,…"
+            )
+        if own_images and not (self.images and self.captions):
+            missing = "--captions FILE" if self.images else "--images DIR"
+            raise ValueError(f"your own images need both --images and --captions; add {missing}")
+        if self.table is not None and not self.columns:
+            raise ValueError("--table needs --columns, e.g. --columns 'gene=gene_*,lipid=lip_*'")
+
+    @property
+    def official_split(self) -> bool:
+        """Whether the data comes with its own test split (a built-in dataset's)."""
+        if not self.dataset:
+            return False
+        from jointspace.data.datasets import dataset_info
+
+        return "test" in dataset_info(self.dataset).splits
+
+    @property
+    def name(self) -> str:
+        """A short name for tables and messages."""
+        if self.dataset:
+            return self.dataset
+        return Path(self.captions or self.table or "data").name
+
+    def load(self) -> tuple[Any, Any]:
+        """``(data, test)``: the MultiView, and its official test split when the built-in
+        dataset has one (then ``data`` is the training split), else None.
+
+        Raises:
+            ValueError: no source or several, or a bad option (names it).
+            FileNotFoundError: a folder or file that does not exist (names the path).
+        """
+        self._check()
+        if self.dataset:
+            from jointspace.data.datasets import load_dataset
+
+            if self.official_split:
+                return (
+                    load_dataset(self.dataset, split="train"),
+                    load_dataset(self.dataset, split="test"),
+                )
+            return load_dataset(self.dataset), None
+        if self.table is not None:
+            from jointspace.data import from_csv, from_parquet
+
+            reader = from_parquet if self.table.lower().endswith(".parquet") else from_csv
+            views = parse_pairs(self.columns, "columns") or {}
+            data = reader(self.table, views, label_column=self.label_column)
+            data.meta["name"] = self.name
+            return data, None
+        import warnings
+
+        from jointspace.data import from_folder
+
+        texts = split_names(self.text_columns) or ["caption"]
+        with warnings.catch_warnings():  # skipped rows are shown by `report_skipped`
+            warnings.simplefilter("ignore", UserWarning)
+            data = from_folder(
+                self.images,
+                self.captions,
+                image_column=self.image_column,
+                caption_column=texts[0] if len(texts) == 1 else texts,
+                label_column=self.label_column,
+                separator=self.separator,
+            )
+        data.meta["name"] = self.name
+        report_skipped(data)
+        return data, None
+
+    def describe(self) -> dict[str, Any]:
+        """The options as JSON, paths made absolute (so `eval` finds the data again)."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        for key in ("images", "captions", "table"):
+            if key in out:
+                out[key] = str(Path(out[key]).expanduser().resolve())
+        return out
+
+
+def report_skipped(data: Any, show: int = 3) -> None:
+    """Tell the user (on stderr) which rows of their caption file were skipped and why."""
+    from rich.console import Console
+
+    skipped = data.meta.get("skipped") or []
+    if not skipped:
+        return
+    err = Console(stderr=True)
+    total = data.n_samples + len(skipped)
+    err.print(f"skipped {len(skipped)} of {total} rows:", highlight=False)
+    for s in skipped[:show]:
+        err.print(f"  row {s['row']} ({s['item']}): {s['reason']}", highlight=False, soft_wrap=True)
+    if len(skipped) > show:
+        err.print(f"  … and {len(skipped) - show} more", highlight=False)

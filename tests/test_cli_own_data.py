@@ -1,0 +1,67 @@
+"""The command line on a user's own data: a folder of images with a captions file, as the
+README's "Your own images and captions" section lays it out. Real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXE = str(Path(sys.executable).with_name("jointspace"))
+
+
+def run(*args: str, ok: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [EXE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def user_folder(photo_folder, tmp_path_factory) -> tuple[Path, Path]:
+    """The photo folder plus what real folders have: a broken image and a row naming a
+    file that does not exist."""
+    src, captions = photo_folder
+    root = tmp_path_factory.mktemp("mine") / "photos"
+    shutil.copytree(src, root)
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    rows = captions.read_text().splitlines()
+    rows += ["broken.png,a broken picture,coffee", "gone/away.png,a lost picture,coffee"]
+    table = root.parent / "captions.csv"  # the captions file need not sit in the folder
+    table.write_text("\n".join(rows) + "\n")
+    (root / "captions.csv").unlink()
+    return root, table
+
+
+def test_encode_reads_an_image_column_relative_to_the_images_folder(user_folder, tmp_path):
+    root, table = user_folder
+    good = tmp_path / "good.csv"
+    good.write_text("caption,image\na cat,chelsea/0.png\na cup,coffee/1.png\n")
+    out = json.loads(
+        run("encode", "--encoder", "hog+color-hist", "--input", good, "--images", root,
+            "--out", tmp_path / "f.npy", "--json").stdout
+    )  # fmt: skip
+    features = np.load(tmp_path / "f.npy")
+    assert out["n"] == 2 and features.shape == (2, 1764 + 48)  # the image column, not captions
+    folder = json.loads(
+        run("encode", "--encoder", "color-hist", "--input", root / "chelsea",
+            "--out", tmp_path / "d.npy", "--json").stdout
+    )  # fmt: skip
+    listing = (tmp_path / "d.txt").read_text().split()
+    assert folder["n"] == 3 and [Path(p).name for p in listing] == ["0.png", "1.png", "2.png"]
+    bad = run("encode", "--encoder", "hog", "--input", good, "--out", tmp_path / "x.npy", ok=False)
+    assert bad.returncode == 2
+    assert str(tmp_path / "chelsea" / "0.png") in bad.stderr  # the path that was tried
+    assert "relative to --images" in bad.stderr
