@@ -55,15 +55,19 @@ def test_fit_then_eval_round_trip(tmp_path):
             "--json",
         ).stdout
     )
-    assert fitted["views"] == ["left", "right"] and (out / "arrays.safetensors").is_file()
+    assert fitted["views"] == ["left", "right"] and (out / "manifest.json").is_file()
+    assert (out / "model" / "arrays.safetensors").is_file()
+    assert fitted["test"]["corr_sum"] == pytest.approx(24.6, abs=0.1)
     report = json.loads(run("eval", str(out), "--json").stdout)
-    assert report["dataset"] == "mnist-halves"
+    assert report["data"] == "mnist-halves"
     assert report["corr_sum"] == pytest.approx(24.6, abs=0.1)  # same split as at fit
     r = report["retrieval"]["left→right"]
     assert 0 < r["R@1"] <= r["R@5"] <= r["R@10"] <= 100 and r["MedR"] >= 1
     assert 0.5 < report["probe_acc"] <= 1
+    assert report["relevance"] == "instance" and "instance_ceiling" not in report
     table = run("eval", str(out)).stdout
     assert "left→right" in table and "right→left" in table and "R@10" in table
+    assert "instance relevance" in table
 
 
 def test_fit_and_eval_deep_model_with_training_options(tmp_path):
@@ -91,7 +95,7 @@ def test_fit_and_eval_deep_model_with_training_options(tmp_path):
         ).stdout
     )
     assert fitted["model"] == "dcca"
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "model" / "config.json").read_text())
     assert config["params"]["epochs"] == 4 and config["params"]["hidden"] == [16, 16]
     report = json.loads(run("eval", str(out), "--json").stdout)
     assert len(report["correlations"]) == 3 and np.isfinite(report["corr_sum"])
@@ -136,6 +140,21 @@ def test_bench_compares_models():
     )
 
 
+def test_bench_relevance_option():
+    """--relevance picks the positives of R@K (errors: see test_errors_are_one_clear_line)."""
+    args = ("bench", "--dataset", "nutrimouse", "--models", "cca", "--n-components", "3")
+    (by_label,) = json.loads(run(*args, "--relevance", "label", "--json").stdout)
+    metrics = by_label["metrics"]
+    assert metrics["relevance"] == "label" and "instance_ceiling" not in metrics
+    for scores in metrics["retrieval"].values():  # 4 + 4 test mice of 2 genotypes: any top 5
+        assert scores["R@5"] == 100.0 and scores["MedR"] <= 5  # holds one of the query's kind
+    table = " ".join(run(*args, "--relevance", "label").stdout.split())
+    assert "label relevance (same class label); mAP by label" in table
+    linnerud = ("bench", "--dataset", "linnerud", "--models", "cca", "--n-components", "2")
+    default = " ".join(run(*linnerud).stdout.split())
+    assert "instance relevance (same item" in default and "mAP by instance" in default
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -146,7 +165,21 @@ def test_bench_compares_models():
             "n_components=10 is larger than the smallest view ('mor', 6 features)",
         ),
         (("bench", "--dataset", "linnerud", "--views", "exercise,nope"), "view 'nope' does not"),
-        (("eval", "/nonexistent/model"), "is not a jointspace model directory"),
+        (("eval", "/nonexistent/model"), "is not a jointspace pipeline: no manifest.json"),
+        (("fit", "--images", "/tmp", "--out", "x"), "add --captions FILE"),
+        (("fit", "--out", "x"), "name one data source"),
+        (
+            ("bench", "--dataset", "linnerud", "--relevance", "caption"),
+            "relevance='caption' needs a view of captions (raw text) among exercise",
+        ),
+        (
+            ("bench", "--dataset", "linnerud", "--relevance", "label"),
+            "relevance='label' needs labelled test rows",
+        ),
+        (
+            ("bench", "--dataset", "linnerud", "--relevance", "image"),
+            "expected one of ['caption', 'instance', 'label']",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(args, message):
@@ -234,10 +267,14 @@ def test_openclipart_prepare_and_cca_floor(tmp_path):
             env=env_cache,
         ).stdout
     )
-    retrieval = rows[0]["metrics"]["retrieval"]
-    assert set(retrieval) == {"image→text", "text→image"}
-    for scores in retrieval.values():
+    metrics = rows[0]["metrics"]
+    assert metrics["relevance"] == "caption"  # the default on an image–caption set
+    retrieval = metrics["retrieval_instance"]  # the floor was set under instance relevance
+    assert set(retrieval) == set(metrics["retrieval"]) == {"image→text", "text→image"}
+    for direction, scores in retrieval.items():
         assert 15 < scores["R@10"] < 60 and scores["MedR"] > 1 and scores["mAP"] > 0.3
+        assert metrics["retrieval"][direction]["R@10"] > scores["R@10"]
+        assert metrics["instance_ceiling"][direction]["R@10"] < 100
 
 
 def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
@@ -289,7 +326,7 @@ def test_fit_and_eval_dual_encoder(tmp_path):
             "--json",
         ).stdout
     )
-    assert fitted["train_correlation_sum"] > 0
+    assert fitted["test"]["retrieval"]["fou→kar"]["R@10"] > 0
     report = json.loads(run("eval", str(out), "--json").stdout)
     assert len(report["correlations"]) == 8
     assert 0 < report["retrieval"]["fou→kar"]["R@10"] <= 100

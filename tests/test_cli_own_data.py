@@ -65,3 +65,51 @@ def test_encode_reads_an_image_column_relative_to_the_images_folder(user_folder,
     assert bad.returncode == 2
     assert str(tmp_path / "chelsea" / "0.png") in bad.stderr  # the path that was tried
     assert "relative to --images" in bad.stderr
+
+
+def test_fit_and_eval_a_pipeline_on_a_folder_and_captions_file(user_folder, tmp_path):
+    root, table = user_folder
+    out = tmp_path / "search"
+    proc = run(
+        "fit", "--images", root, "--captions", table, "--label-column", "label",
+        "--encoders", "text=tfidf,image=hog+color-hist", "--model", "cca",
+        "--n-components", "4", "--reg", "0.1", "--test-size", "0.25", "--out", out, "--json",
+    )  # fmt: skip
+    fitted = json.loads(proc.stdout)
+    # the broken image and the missing file are reported, with the path tried
+    assert "skipped 2 of 50 rows" in proc.stderr
+    assert "unreadable image" in proc.stderr and str(root / "gone" / "away.png") in proc.stderr
+    assert fitted["views"] == ["image", "text"]
+    assert fitted["encoders"] == {"image": "hog+color-hist", "text": "tfidf"}
+    assert fitted["test"]["relevance"] == "caption" and "instance_ceiling" in fitted["test"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metadata"]["data"]["images"] == str(root.resolve())
+    assert manifest["test_metrics"]["retrieval"] == fitted["test"]["retrieval"]
+    again = json.loads(run("eval", out, "--json").stdout)  # the held-out split of the fit
+    assert again["retrieval"] == fitted["test"]["retrieval"]
+    new = tmp_path / "new.csv"
+    new.write_text("image,caption\nchelsea/1.png,a ginger cat\ncoffee/1.png,a cup of coffee\n"
+                   "rocket/2.png,a rocket\n")  # fmt: skip
+    other = json.loads(run("eval", out, "--images", root, "--captions", new, "--json").stdout)
+    assert other["n_samples"] == 3 and other["relevance"] == "caption"
+    text = run("eval", out).stdout
+    assert "caption relevance" in text and "ceiling" in text
+
+    from jointspace import Pipeline
+
+    pipe = Pipeline.load(out)
+    images = pipe.transform_view("image", [str(root / "chelsea" / "0.png")])
+    captions = pipe.transform_view("text", ["a ginger cat lying down", "galaxies in deep space"])
+    assert images.shape == (1, 4) and captions.shape == (2, 4)
+
+
+def test_bench_on_your_own_folder(user_folder):
+    root, table = user_folder
+    proc = run(
+        "bench", "--images", root, "--captions", table, "--encoders",
+        "text=tfidf,image=color-hist", "--models", "cca,pls", "--n-components", "3",
+        "--reg", "0.1", "--json",
+    )  # fmt: skip
+    rows = json.loads(proc.stdout)
+    assert [r["model"] for r in rows] == ["cca", "pls"]
+    assert rows[0]["dataset"] == "captions.csv" and rows[0]["metrics"]["relevance"] == "caption"

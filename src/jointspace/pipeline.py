@@ -62,9 +62,13 @@ CHAIN_SEP = ">"
 ChainSpec = str | Encoder | Sequence[str | Encoder] | None
 
 
-def _as_chain(view: str, spec: ChainSpec) -> list[Encoder]:
-    """An encoder chain from its spec: a string (steps separated by ">"), an Encoder, a list
-    of those, or None / "" (the view is numeric and used as it is)."""
+def make_chain(view: str, spec: ChainSpec) -> list[Encoder]:
+    """An (unfitted) encoder chain for ``view`` from its spec: a string (steps separated by
+    ">"), an Encoder (cloned), a list of those, or None / "" (a numeric view used as it is).
+
+    Raises:
+        ValueError: an unknown encoder or a malformed spec (names the view).
+    """
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return []
     if isinstance(spec, str):
@@ -89,6 +93,61 @@ def _as_chain(view: str, spec: ChainSpec) -> list[Encoder]:
         else:
             raise ValueError(f"encoders[{view!r}] has an empty or invalid step {step!r}")
     return chain
+
+
+def run_chain(
+    chain: Sequence[Encoder], items: Any, cache_dir: str | os.PathLike | None, fitting: bool
+) -> Any:
+    """Pass n items through an encoder chain: (n, d) float32 features (the items themselves
+    for an empty chain). With ``fitting`` each step is fitted on its input first; with a
+    ``cache_dir`` each step's features are read from / written to the feature cache."""
+    for encoder in chain:
+        if fitting:
+            encoder.fit(items)
+        items = encode_cached(encoder, items, cache_dir)
+    return items
+
+
+#: the encoder of a raw view when none is named, by view name (the measured best)
+DEFAULT_ENCODERS = {"text": "minilm", "image": "efficientnet", "audio": "mfcc"}
+
+
+def default_encoders(
+    data: MultiView, views: Sequence[str], given: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """Encoder specs for ``views`` of ``data``: those ``given``, else for a raw view its
+    :data:`DEFAULT_ENCODERS` entry, else None (a numeric view used as it is).
+
+    Raises:
+        ValueError: an encoder for a view not among ``views``, or a raw view without one.
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(views))
+    if unknown:
+        raise ValueError(f"encoder given for view {unknown[0]!r}; the views are {list(views)}")
+    chains: dict[str, str | None] = {}
+    for name in views:
+        spec = given.get(name)
+        if spec is None and not data.is_numeric(name):
+            spec = DEFAULT_ENCODERS.get(name)
+            if spec is None:
+                raise ValueError(
+                    f"view {name!r} holds raw items; name an encoder for it "
+                    f"(e.g. --encoders {name}=...)"
+                )
+        chains[name] = spec
+    return chains
+
+
+def default_model(data: MultiView) -> str:
+    """The model spec a user gets when naming none: the dual encoder for raw
+    image–caption data, CCA otherwise."""
+    raw = {v for v in data.view_names if not data.is_numeric(v)}
+    return DEFAULT_IMAGE_TEXT_MODEL if {"image", "text"} <= raw else "cca"
+
+
+#: the default text ↔ image model (see the README's OpenClipArt table)
+DEFAULT_IMAGE_TEXT_MODEL = "dual-encoder"
 
 
 def _spec_of(encoder: Encoder) -> str:
@@ -199,11 +258,7 @@ class Pipeline:
     def _encode(self, view: str, items: Any, *, fitting: bool = False) -> np.ndarray:
         """Run view's chain on n items → (n, d_view) float array (fitting each step first
         when ``fitting``)."""
-        x = items
-        for encoder in self.encoders_[view]:
-            if fitting:
-                encoder.fit(x)
-            x = encode_cached(encoder, x, self.cache_dir)
+        x = run_chain(self.encoders_[view], items, self.cache_dir, fitting=fitting)
         arr = np.asarray(x, dtype=np.float64 if not self.encoders_[view] else np.float32)
         if arr.ndim != 2:
             raise ValueError(
@@ -250,7 +305,7 @@ class Pipeline:
         Returns:
             self.
         """
-        self.encoders_ = {v: _as_chain(v, spec) for v, spec in self.encoders.items()}
+        self.encoders_ = {v: make_chain(v, spec) for v, spec in self.encoders.items()}
         for name in self.view_names:
             data[name]  # noqa: B018 - KeyError naming a missing view
         features = self._featurize(data, fitting=True)
@@ -294,15 +349,15 @@ class Pipeline:
         Args:
             test: a MultiView with the pipeline's views.
             relevance: "caption", "instance" or "label" (default: "caption" for image–caption
-                data, else "instance"; see :func:`jointspace.metrics.evaluate_embeddings`).
+                data, else "instance"; see :mod:`jointspace.metrics.evaluation`).
         """
         from jointspace.metrics.evaluation import evaluate_embeddings, evaluation_rows
 
         self._check_fitted()
-        rows = evaluation_rows(test.select(self.view_names))
+        rows = evaluation_rows(test, self.view_names)
         result = evaluate_embeddings(self.view_names, self.transform(rows), rows, relevance)
         self.metrics_ = {"n_samples": int(rows.n_samples), **result}
-        return result
+        return self.metrics_
 
     def score(self, test: MultiView, relevance: str | None = None) -> float:
         """Mean R@1 (%) over both retrieval directions of the first two views on ``test``."""
@@ -310,9 +365,10 @@ class Pipeline:
         return float(np.mean([scores["R@1"] for scores in retrieval.values()]))
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> Path:
         """Write the pipeline to directory ``path`` atomically (a failed save leaves a previous
-        pipeline there intact). Returns the path."""
+        pipeline there intact). ``metadata``: JSON notes kept in the manifest (where the data
+        came from, the split). Returns the path."""
         self._check_fitted()
         with atomic_directory(path) as tmp:
             chains = {}
@@ -327,7 +383,7 @@ class Pipeline:
             files = {
                 str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
             }
-            manifest = self._manifest(chains, files)
+            manifest = {**self._manifest(chains, files), "metadata": metadata or {}}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
         return Path(path)
 

@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split as sk_train_test_split
 
 from jointspace.data import MultiView, train_test_split
-from jointspace.metrics import canonical_correlations, cross_modal_retrieval, linear_probe_accuracy
+from jointspace.metrics.evaluation import evaluate_embeddings, evaluation_rows, relevance_ids
 from jointspace.models.base import JointModel
 from jointspace.models.factory import make_model
 
@@ -49,55 +48,40 @@ def choose_views(data: MultiView, views: Sequence[str] | None, model: JointModel
     return names[:2] if model.max_views == 2 else names
 
 
-def evaluate(model: JointModel, test: MultiView) -> dict[str, Any]:
+def evaluate(
+    model: JointModel,
+    test: MultiView,
+    *,
+    relevance: str | None = None,
+    raw_test: MultiView | None = None,
+) -> dict[str, Any]:
     """Test-set figures of a fitted model on the views it was fitted on.
 
-    Returns a dict with ``corr_sum`` (sum of the per-component correlations),
-    ``correlations`` (list), retrieval from the first view to the second and back
-    (``"a→b"``: R@1/5/10, MedR, MeanR, mAP, nDCG@10, P/Recall/F1@10; instance relevance by
-    ``groups`` (or pairing), label relevance for the ranking metrics when labels exist),
-    and ``probe_acc`` (linear-probe accuracy of the first view's embedding, when labelled:
-    trained on a stratified half of the test set, tested on the other half).
+    Args:
+        model: a fitted model.
+        test: the test rows, with the views as the model takes them (numeric).
+        relevance: the retrieval protocol, one of :data:`jointspace.metrics.RELEVANCE`
+            (see :func:`relevance_ids`); None: ``"caption"`` when the (raw) test rows have
+            captions, else ``"instance"``.
+        raw_test: the same test rows before encoding (captions as text), when ``test`` holds
+            features; None: ``test``.
+    Returns:
+        a dict with ``corr_sum`` (sum of the per-component correlations), ``correlations``
+        (list), ``relevance`` (the protocol used), ``retrieval`` from the first view to the
+        second and back under it (``"a→b"``: R@1/5/10, MedR, MeanR, mAP, nDCG@10,
+        P/Recall/F1@10; the ranking metrics mAP … F1 by label when labels exist), for sets
+        with captions ``retrieval_instance`` (the same under instance relevance, unless that
+        is the protocol) and ``instance_ceiling`` (per direction, the best R@1/5/10, MedR and
+        MeanR any model can reach under instance relevance: see
+        :func:`jointspace.metrics.instance_ceiling`), and ``probe_acc`` (linear-probe accuracy
+        of the first view's embedding, when labelled: trained on a stratified half of the test
+        set, tested on the other half).
     """
-    rows = evaluation_rows(model, test)
-    return evaluate_embeddings(model.view_names_, model.transform(rows), rows)
-
-
-def evaluation_rows(model: JointModel, test: MultiView) -> MultiView:
-    """The test rows a model is evaluated on: its views, complete rows."""
-    test = test.select(model.view_names_)
-    return test.subset(test.complete_rows())
-
-
-def evaluate_embeddings(
-    names: Sequence[str], Z: list[np.ndarray], test: MultiView
-) -> dict[str, Any]:
-    """The figures of :func:`evaluate` from test embeddings Z (one (n, k) per view) of the
-    rows ``test`` (as given by :func:`evaluation_rows`)."""
-    corrs = canonical_correlations(*Z)
-    a, b = names[:2]
-    labels = test.labels
-    out: dict[str, Any] = {
-        "corr_sum": float(corrs.sum()),
-        "correlations": [float(c) for c in corrs],
-        "retrieval": cross_modal_retrieval(
-            Z[0],
-            Z[1],
-            groups_a=test.relevance_groups,
-            groups_b=test.relevance_groups,
-            labels_a=labels,
-            labels_b=labels,
-            names=(a, b),
-        ),
-    }
-    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= 2:
-        fit_idx, probe_idx = sk_train_test_split(
-            np.arange(len(labels)), test_size=0.5, stratify=labels, random_state=0
-        )
-        out["probe_acc"] = linear_probe_accuracy(
-            Z[0][fit_idx], labels[fit_idx], Z[0][probe_idx], labels[probe_idx]
-        )
-    return out
+    rows = evaluation_rows(test, model.view_names_)
+    raw_rows = None if raw_test is None else evaluation_rows(raw_test, model.view_names_)
+    return evaluate_embeddings(
+        model.view_names_, model.transform(rows), rows, relevance=relevance, raw_rows=raw_rows
+    )
 
 
 def encode_views(
@@ -118,7 +102,7 @@ def encode_views(
     Raises:
         ValueError: a raw view without an encoder, or an encoder for an unknown view.
     """
-    from jointspace.encoders import CachedEncoder, make_encoder
+    from jointspace.pipeline import make_chain, run_chain
 
     for name in encoders:
         train[name]  # noqa: B018 - KeyError naming an unknown view
@@ -128,23 +112,14 @@ def encode_views(
                 f"view {name!r} holds raw items; name an encoder for it "
                 f"(e.g. --encoders {name}=...)"
             )
+    chains = {name: make_chain(name, spec) for name, spec in encoders.items()}
+
     out = []
-    fitted: dict[str, list[Any]] = {}
-    for name, spec in encoders.items():
-        fitted[name] = []
-        for one in spec.split("+"):
-            encoder = make_encoder(one.strip())
-            if cache_dir is not None:
-                encoder = CachedEncoder(encoder, cache_dir)
-            fitted[name].append(encoder.fit(train[name]))
-
-    def features(name: str, items: Any) -> np.ndarray:
-        parts = [encoder.transform(items) for encoder in fitted[name]]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-
-    for part in (train, test):
+    for part, fitting in ((train, True), (test, False)):
         views = {
-            name: features(name, part[name]) if name in fitted else part[name]
+            name: run_chain(chains[name], part[name], cache_dir, fitting)
+            if name in chains
+            else part[name]
             for name in part.view_names
         }
         out.append(
@@ -172,6 +147,7 @@ def run_bench(
     test: MultiView | None = None,
     encoders: dict[str, str] | None = None,
     cache_dir: str | None = None,
+    relevance: str | None = None,
     announce: Any = None,
     **model_params: Any,
 ) -> list[BenchResult]:
@@ -187,6 +163,8 @@ def run_bench(
             the models that take one.
         test: a fixed test set (a dataset's official split); then ``data`` is all training.
         encoders, cache_dir: features for raw views (see :func:`encode_views`).
+        relevance: the retrieval protocol (see :func:`evaluate`); None: ``"caption"`` when the
+            raw test rows of a model's views include captions, else ``"instance"``.
         announce: optional callable(str) told which model starts.
         **model_params: further model options (epochs, lr, …; models without them skip
             those in :data:`jointspace.models.factory.OPTIONAL`).
@@ -208,13 +186,16 @@ def run_bench(
             name, n_components=n_components, reg=reg, random_state=random_state, **model_params
         )
         names = choose_views(data, views, model)
+        relevance_ids(raw_test.subset(raw_test.complete_rows(names)), relevance, names[:2])
         if announce is not None:
             announce(f"{name} on {data.meta.get('name', 'data')} ({', '.join(names)})")
         start = time.perf_counter()
         model.fit(train.select(names))
         seconds = time.perf_counter() - start
-        rows = evaluation_rows(model, test)
+        rows = evaluation_rows(test, model.view_names_)
+        raw_rows = evaluation_rows(raw_test, model.view_names_)
         Z = model.transform(rows)
+        metrics = evaluate_embeddings(names, Z, rows, relevance=relevance, raw_rows=raw_rows)
         results.append(
             BenchResult(
                 data.meta.get("name", "data"),
@@ -222,11 +203,11 @@ def run_bench(
                 names,
                 getattr(model, "n_components_", n_components),
                 seconds,
-                evaluate_embeddings(names, Z, rows),
+                metrics,
                 history=getattr(model, "history_", None),
                 embeddings=Z,
                 correlation_model=hasattr(model, "canonical_correlations_"),
-                test_rows=evaluation_rows(model, raw_test),
+                test_rows=raw_rows,
             )
         )
     return results

@@ -29,6 +29,7 @@ from jointspace.bench.plots import (
     plot_training,
     save,
 )
+from jointspace.metrics.relevance import RELEVANCE
 
 __all__ = ["MethodRun", "recall_curve", "write_report"]
 
@@ -36,7 +37,7 @@ _METRICS = ("cosine", "dot", "euclidean")
 _CAPTIONS = {  # file: (section title, caption)
     "recall_at_k.png": (
         "Recall at K",
-        "Share of queries (%) whose true match is among the top K "
+        "Share of queries (%) with a positive ({positive}) among the top K "
         "results, K = 1..{max_k}, in each direction.",
     ),
     "training_curves.png": (
@@ -144,23 +145,59 @@ def recall_curve(
     return 100.0 * (np.cumsum(counts)[1 : max_k + 1] / n)
 
 
+def _cell(v: Any, fmt: str) -> str:
+    """A number formatted with ``fmt``; "–" for anything else (missing, bool)."""
+    return fmt.format(v) if isinstance(v, int | float) and not isinstance(v, bool) else "–"
+
+
 def _table(runs: Sequence[MethodRun], directions: tuple[str, str]) -> list[str]:
     """Markdown table lines: method, fit seconds, per direction R@1/5/10, MedR, mAP."""
     probe = any("probe_acc" in r.metrics for r in runs)
     head = ["method", "fit (s)", *(f"{d} {c}" for d in directions for c in _COLUMNS)]
     head += ["probe acc"] * probe
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-
-    def cell(v: Any, fmt: str) -> str:
-        return fmt.format(v) if isinstance(v, int | float) and not isinstance(v, bool) else "–"
-
     for run in runs:
         ret = run.metrics.get("retrieval") or {}
-        row = [run.name.replace("|", "\\|"), cell(run.fit_seconds, "{:.2f}")]
-        row += [cell((ret.get(d) or {}).get(c), f) for d in directions for c, f in _COLUMNS.items()]
-        row += [cell(run.metrics.get("probe_acc"), "{:.3f}")] * probe
+        row = [run.name.replace("|", "\\|"), _cell(run.fit_seconds, "{:.2f}")]
+        row += [
+            _cell((ret.get(d) or {}).get(c), f) for d in directions for c, f in _COLUMNS.items()
+        ]
+        row += [_cell(run.metrics.get("probe_acc"), "{:.3f}")] * probe
         lines.append("| " + " | ".join(row) + " |")
     return lines
+
+
+def _instance_section(runs: Sequence[MethodRun], directions: tuple[str, str]) -> list[str]:
+    """For caption sets (metrics with ``instance_ceiling``): Markdown lines of the instance
+    protocol's R@1/5/10 and MedR per method, then the ceiling row; [] otherwise."""
+    found = [r.metrics["instance_ceiling"] for r in runs if "instance_ceiling" in r.metrics]
+    if not found or not isinstance(found[0], dict):
+        return []
+    cols = {c: f for c, f in _COLUMNS.items() if c != "mAP"}
+    head = ["method", *(f"{d} {c}" for d in directions for c in cols)]
+    lines = [
+        "### Instance relevance",
+        "",
+        "Positives: the true item only. Ceiling: the best any model can reach when identical "
+        "captions are indistinguishable (ties counted against the query).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * (len(head) - 1),
+    ]
+    rows = [  # under instance relevance "retrieval" is already the instance protocol
+        (
+            r.name.replace("|", "\\|"),
+            r.metrics.get("retrieval_instance", r.metrics.get("retrieval")),
+        )
+        for r in runs
+    ]
+    for name, scores in [*rows, ("ceiling", found[0])]:
+        scores = scores if isinstance(scores, dict) else {}
+        cells = [
+            _cell((scores.get(d) or {}).get(c), f) for d in directions for c, f in cols.items()
+        ]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return [*lines, ""]
 
 
 def write_report(
@@ -175,6 +212,7 @@ def write_report(
     max_map_points: int = 2000,
     random_state: int = 0,
     metric: str = "cosine",
+    relevance: str | None = None,
 ) -> Path:
     """Write ``report.md`` and its PNG plots into ``out_dir`` (created if missing).
 
@@ -184,11 +222,14 @@ def write_report(
         dataset, view_names: the title; ``view_names`` (a, b) also name the retrieval
             directions ``"a→b"`` and ``"b→a"`` read from each ``metrics["retrieval"]``.
         labels: (n,) test labels colouring the t-SNE map (None: colour by view).
-        groups: (n,) relevance groups of the test rows (None: row i pairs with row i only).
+        groups: (n,) relevance ids of the test rows under the protocol of the metrics (None:
+            row i pairs with row i only), e.g. ``metrics.evaluation.relevance_ids``.
         command: the command line that produced the runs, shown in a code block.
         max_map_points: rows per view in the t-SNE map (a seeded subsample of paired rows).
         random_state: seed of the subsample and of t-SNE.
         metric: similarity of the R@K curves, as used for ``metrics`` (evaluate: cosine).
+        relevance: the protocol ``groups`` stand for (a key of
+            :data:`jointspace.metrics.RELEVANCE`), named in the text (None: not named).
     Returns:
         The path of ``report.md``.
     Raises:
@@ -205,6 +246,8 @@ def write_report(
     ):
         raise ValueError(f"view_names={view_names!r}; expected two different strings")
     max_map_points = _int(max_map_points, "max_map_points", 2)
+    if relevance is not None and relevance not in RELEVANCE:
+        raise ValueError(f"relevance={relevance!r}; expected None or one of {list(RELEVANCE)}")
     if metric not in _METRICS:
         raise ValueError(f"metric={metric!r}; expected one of {_METRICS}")
     embeddings = []
@@ -264,7 +307,10 @@ def write_report(
     if command:
         fence = "`" * max(3, 1 + max(map(len, re.findall("`+", command)), default=0))
         lines += ["Command:", "", fence, command, fence, ""]
-    note = f"R@K in %, MedR: median rank of the first true match, mAP in 0-1; {metric} similarity"
+    positive = "the true match" if relevance is None else f"{relevance}: {RELEVANCE[relevance]}"
+    note = f"R@K in %, MedR: median rank of the first positive, mAP in 0-1; {metric} similarity"
+    if relevance is not None:
+        note = f"Relevance: {relevance} ({RELEVANCE[relevance]}). {note}"
     lines += [
         "## Metrics",
         "",
@@ -272,8 +318,9 @@ def write_report(
         "",
         *_table(runs, directions),
         "",
+        *_instance_section(runs, directions),
     ]
-    fill = {"a": a, "b": b, "max_k": max_k, "n_map": len(top)}
+    fill = {"a": a, "b": b, "max_k": max_k, "n_map": len(top), "positive": positive}
     fill["colour"] = "label" if labels is not None else "view"
     for file in plots:
         title, caption = _CAPTIONS[file]

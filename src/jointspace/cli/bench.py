@@ -24,13 +24,33 @@ from jointspace.cli.common import (
     split_names,
     user_errors,
 )
+from jointspace.cli.data_source import (
+    CAPTIONS,
+    COLUMNS,
+    DATASET,
+    IMAGE_COLUMN,
+    IMAGES,
+    LABEL_COLUMN,
+    SEPARATOR,
+    TABLE,
+    TEXT_COLUMNS,
+    DataSource,
+)
 
 
 # --------------------------------------------------------------------------- bench
 @app.command()
 @user_errors
 def bench(
-    dataset: str = typer.Option(..., help="Built-in dataset name."),
+    dataset: str = DATASET,
+    images: str = IMAGES,
+    captions: str = CAPTIONS,
+    table: str = TABLE,
+    columns: str = COLUMNS,
+    image_column: str = IMAGE_COLUMN,
+    text_columns: str = TEXT_COLUMNS,
+    label_column: str = LABEL_COLUMN,
+    separator: str = SEPARATOR,
     models: str = typer.Option(
         "cca,pls,kcca",
         help="Comma-separated model names, each with optional options: "
@@ -45,6 +65,12 @@ def bench(
         None, help="Features for raw views, e.g. text=tfidf,image=pixels (see `encode`)."
     ),
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    relevance: str = typer.Option(
+        None,
+        help="Retrieval positives: caption (same normalized caption or same image), instance "
+        "(same item) or label (same class). Default: caption for image–caption sets, "
+        "else instance.",
+    ),
     epochs: int = EPOCHS,
     batch_size: int = BATCH_SIZE,
     lr: float = LR,
@@ -64,18 +90,27 @@ def bench(
     """Fit several models on one split and print a comparison table (both directions).
 
     Datasets with an official split (openclipart) are trained on "train" and tested on
-    "test"; the others are split here (--test-size, --seed).
+    "test"; the others are split here (--test-size, --seed). On image–caption sets a second
+    table shows the instance protocol (the true image only) beside the best figures any model
+    can reach under it when identical captions cannot be told apart.
     """
     from jointspace.bench.harness import run_bench
-    from jointspace.data.datasets import dataset_info, load_dataset
+    from jointspace.metrics import RELEVANCE
 
     names = split_names(models) or []
-    info = dataset_info(dataset)
-    test = None
-    if "test" in info.splits:
-        data, test = load_dataset(dataset, split="train"), load_dataset(dataset, split="test")
-    else:
-        data = load_dataset(dataset)
+    source = DataSource(
+        dataset,
+        images,
+        captions,
+        table,
+        columns,
+        image_column,
+        text_columns,
+        label_column,
+        separator,
+    )
+    data, test = source.load()
+    dataset = source.name
     params = model_params(
         epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
     )
@@ -90,6 +125,7 @@ def bench(
         test=test,
         encoders=parse_pairs(encoders, "encoders"),
         cache_dir=cache_dir,
+        relevance=relevance,
         progress=not as_json,
         announce=None if as_json else lambda msg: console.print(msg, highlight=False),
         **params,
@@ -102,12 +138,15 @@ def bench(
         print_json([r.as_dict() for r in results])
         return
     split = "official test split" if test is not None else f"test split {test_size}"
+    used = results[0].metrics["relevance"]
+    by_label = results[0].test_rows.labels is not None
     table = Table(
         box=box.SIMPLE_HEAD,  # no vertical rules: the ten columns fit 80 characters
         pad_edge=False,
         collapse_padding=True,
         title=f"{dataset}: k={n_components}, ε={reg}, {split}",
-        caption="corr: sum of test correlations; R@K in %; mAP by label",
+        caption=f"corr: sum of test correlations; R@K in %, {used} relevance "
+        f"({RELEVANCE[used]}); mAP by {'label' if by_label else used}",
     )
     for col in ("model", "fit s", "corr", "probe", "direction", *RETRIEVAL_KEYS):
         if col == "model":  # a spec shows one option per line; long parts fold, never "…"
@@ -129,8 +168,36 @@ def bench(
             )
             table.add_row(*first, direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
+    if any("instance_ceiling" in r.metrics for r in results):
+        console.print(instance_table([(r.model, r.metrics) for r in results]))
     if examples > 0:
         _print_examples(results[-1], examples, seed)
+
+
+def instance_table(rows: list[tuple[str, dict]]) -> Table:
+    """Instance-relevance R@K and MedR of each (model name, metrics) on a caption set, and
+    the ceiling identical captions impose."""
+    keys = ("R@1", "R@5", "R@10", "MedR")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title="instance relevance (the true image only)",
+        caption="ceiling: the best any model can reach when identical captions are "
+        "indistinguishable (ties count against the query)",
+    )
+    for col in ("model", "direction", *keys):
+        justify = "right" if col in keys else "left"
+        table.add_column(col, justify=justify, overflow="fold" if col == "model" else "ellipsis")
+    for model, m in rows:
+        scores = m.get("retrieval_instance") or m["retrieval"]
+        for i, (direction, s) in enumerate(scores.items()):
+            name = "\n".join(model.split(":")) if i == 0 else ""
+            table.add_row(name, direction, *(f"{s[k]:.3g}" for k in keys))
+    ceiling = next(m["instance_ceiling"] for _, m in rows if "instance_ceiling" in m)
+    for i, (direction, s) in enumerate(ceiling.items()):
+        table.add_row("ceiling" if i == 0 else "", direction, *(f"{s[k]:.3g}" for k in keys))
+    return table
 
 
 def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
@@ -139,6 +206,7 @@ def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
     import sys
 
     from jointspace.bench.report import MethodRun, write_report
+    from jointspace.metrics.evaluation import relevance_ids
 
     names = results[0].views[:2]
     rows = results[0].test_rows
@@ -164,7 +232,8 @@ def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
             dataset=dataset,
             view_names=(names[0], names[1]),
             labels=_named_labels(rows),
-            groups=rows.relevance_groups,
+            groups=relevance_ids(rows, results[0].metrics["relevance"], names),
+            relevance=results[0].metrics["relevance"],
             command=command,
             max_map_points=1000,
         )
@@ -174,13 +243,15 @@ def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
 def _print_examples(result, count: int, seed: int, top: int = 5) -> None:  # noqa: ANN001
     """A few searches from the second view (e.g. captions) into the first (e.g. images):
     each query, then its top results shown by their own second-view item (the image's
-    caption) and id (its file), the true match marked."""
+    caption) and id (its file), the positives (under the bench's relevance) marked."""
     import numpy as np
+
+    from jointspace.metrics.evaluation import relevance_ids
 
     a, b = result.views[:2]
     rows = result.test_rows
     Za, Zb = result.embeddings[0], result.embeddings[1]
-    groups = rows.relevance_groups
+    groups = relevance_ids(rows, result.metrics["relevance"], (a, b))
     rng = np.random.default_rng(seed)
     console.print(f"[bold]{result.model}: example searches {b} → {a}[/]", highlight=False)
     for q in rng.choice(rows.n_samples, size=min(count, rows.n_samples), replace=False):

@@ -18,9 +18,28 @@ from jointspace.cli.common import (
     app,
     console,
     model_params,
+    parse_pairs,
     print_json,
     split_names,
     user_errors,
+)
+from jointspace.cli.data_source import (
+    CAPTIONS,
+    COLUMNS,
+    DATASET,
+    IMAGE_COLUMN,
+    IMAGES,
+    LABEL_COLUMN,
+    SEPARATOR,
+    TABLE,
+    TEXT_COLUMNS,
+    DataSource,
+)
+
+RELEVANCE_OPTION = typer.Option(
+    None,
+    help="Retrieval positives: caption (same normalized caption or same image), instance "
+    "(same item) or label (same class). Default: caption for image–caption data, else instance.",
 )
 
 
@@ -28,14 +47,33 @@ from jointspace.cli.common import (
 @app.command()
 @user_errors
 def fit(
-    dataset: str = typer.Option(..., help="Built-in dataset name (see `datasets list`)."),
-    model: str = typer.Option("cca", help="cca, pls, mcca, gcca, kcca, dcca, dccae or dgcca."),
-    n_components: int = typer.Option(10, help="Dimension k of the joint space."),
+    dataset: str = DATASET,
+    images: str = IMAGES,
+    captions: str = CAPTIONS,
+    table: str = TABLE,
+    columns: str = COLUMNS,
+    image_column: str = IMAGE_COLUMN,
+    text_columns: str = TEXT_COLUMNS,
+    label_column: str = LABEL_COLUMN,
+    separator: str = SEPARATOR,
+    model: str = typer.Option(
+        None,
+        help="Model spec, e.g. cca, dcca, dual-encoder:loss=siglip (default: the measured best "
+        "for the data: the dual encoder for images and captions, else cca).",
+    ),
+    encoders: str = typer.Option(
+        None,
+        help="Encoders of raw views, e.g. text=minilm,image=efficientnet+color-hist "
+        "(default: text=minilm, image=efficientnet, audio=mfcc).",
+    ),
+    n_components: int = typer.Option(None, help="Dimension k of the joint space."),
     reg: float = typer.Option(None, help="Ridge ε per view on the covariance scale."),
     views: str = typer.Option(None, help="Comma-separated views (default: all / first two)."),
     test_size: float = typer.Option(0.2, help="Held-out fraction (stratified, group-aware)."),
-    seed: int = typer.Option(0, help="Seed of the split."),
-    out: str = typer.Option(..., help="Directory to save the fitted model to."),
+    seed: int = typer.Option(0, help="Seed of the split and of the model."),
+    out: str = typer.Option(..., help="Directory to save the fitted pipeline to."),
+    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    relevance: str = RELEVANCE_OPTION,
     epochs: int = EPOCHS,
     batch_size: int = BATCH_SIZE,
     lr: float = LR,
@@ -46,93 +84,153 @@ def fit(
     device: str = DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
-    """Fit a joint model on a dataset's training split and save it to OUT."""
+    """Fit a pipeline (encoders + joint model) on the training split, evaluate it on the
+    held-out split, and save it to OUT.
+
+    Data: a built-in --dataset, or your own --images DIR --captions FILE (image paths in the
+    file are relative to DIR), or your own numeric --table FILE --columns view=pattern,….
+    """
     import time
 
     from jointspace.bench.harness import choose_views
     from jointspace.data import train_test_split
-    from jointspace.data.datasets import load_dataset
     from jointspace.models.factory import make_model
+    from jointspace.pipeline import Pipeline, default_encoders, default_model
 
+    source = DataSource(
+        dataset,
+        images,
+        captions,
+        table,
+        columns,
+        image_column,
+        text_columns,
+        label_column,
+        separator,
+    )
+    data, test = source.load()
+    spec = model or default_model(data)
     params = model_params(
         epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
     )
     estimator = make_model(
-        model, n_components=n_components, reg=reg, random_state=seed, progress=not as_json, **params
+        spec,
+        n_components=n_components,
+        reg=reg,
+        random_state=seed,
+        progress=not as_json,
+        **params,
     )
-    data = load_dataset(dataset)
     names = choose_views(data, split_names(views), estimator)
-    train, _ = train_test_split(data, test_size, random_state=seed)
+    train = data
+    if test is None:
+        train, test = train_test_split(data, test_size, random_state=seed)
+    chains = default_encoders(train, names, parse_pairs(encoders, "encoders"))
+    pipe = Pipeline(chains, estimator, cache_dir=cache_dir)
     if not as_json:
-        console.print(f"fitting {model} on {dataset} ({len(train)} samples)", highlight=False)
+        shown = ", ".join(f"{v}={c or 'as is'}" for v, c in chains.items())
+        console.print(
+            f"fitting {spec} on {source.name} ({len(train)} samples; {shown})", highlight=False
+        )
     start = time.perf_counter()
-    estimator.fit(train.select(names))
+    pipe.fit(train)
     seconds = time.perf_counter() - start
+    result = pipe.evaluate(test, relevance)
     metadata = {
-        "dataset": dataset,
-        "views": names,
-        "test_size": test_size,
-        "seed": seed,
-        "model": model,
+        "data": source.describe(),
+        "split": {"test_size": test_size, "seed": seed, "official": source.official_split},
+        "model": spec,
         "fit_seconds": seconds,
     }
-    estimator.save(out, metadata=metadata)
-    summary = {
-        **metadata,
-        "out": out,
-        "train_correlation_sum": float(estimator.score(train.select(names))),
-    }
+    pipe.save(out, metadata=metadata)
+    summary = {"out": out, "views": names, "encoders": chains, **metadata, "test": result}
     if as_json:
         print_json(summary)
-    else:
-        console.print(
-            f"fitted [bold]{model}[/] (k={n_components}) on {dataset} "
-            f"views {', '.join(names)} in {seconds:.2f} s; "
-            f"training correlation sum {summary['train_correlation_sum']:.3f}; "
-            f"saved to {out}"
-        )
+        return
+    console.print(
+        f"fitted [bold]{spec}[/] on {source.name} ({', '.join(names)}) in {seconds:.1f} s; "
+        f"saved the pipeline to {out}",
+        highlight=False,
+    )
+    _print_result(result, f"held-out split ({len(test)} samples)")
 
 
 @app.command("eval")
 @user_errors
 def evaluate_cmd(
-    model_dir: str = typer.Argument(..., help="Directory written by `jointspace fit`."),
-    dataset: str = typer.Option(None, help="Dataset (default: the one the model was fit on)."),
-    test_size: float = typer.Option(None, help="Held-out fraction (default: as at fit)."),
-    seed: int = typer.Option(None, help="Seed of the split (default: as at fit)."),
+    pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `fit`."),
+    dataset: str = DATASET,
+    images: str = IMAGES,
+    captions: str = CAPTIONS,
+    table: str = TABLE,
+    columns: str = COLUMNS,
+    image_column: str = IMAGE_COLUMN,
+    text_columns: str = TEXT_COLUMNS,
+    label_column: str = LABEL_COLUMN,
+    separator: str = SEPARATOR,
+    relevance: str = RELEVANCE_OPTION,
+    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
-    """Evaluate a saved model on the test split: correlations, retrieval, linear probe."""
-    from jointspace.bench.harness import evaluate
+    """Evaluate a saved pipeline: on new data (all of it) when a data source is given, else
+    on the held-out split it was fitted with. Correlations, retrieval, linear probe."""
     from jointspace.data import train_test_split
-    from jointspace.data.datasets import load_dataset
-    from jointspace.models import JointModel
-    from jointspace.persistence import read_metadata
+    from jointspace.pipeline import Pipeline
 
-    meta = read_metadata(model_dir)
-    estimator = JointModel.load(model_dir)
-    name = dataset or meta.get("dataset")
-    if not name:
-        raise ValueError(f"{model_dir!r} does not record its dataset; pass --dataset")
-    data = load_dataset(name)
-    _, test = train_test_split(
-        data,
-        test_size if test_size is not None else meta.get("test_size", 0.2),
-        random_state=seed if seed is not None else meta.get("seed", 0),
+    pipe = Pipeline.load(pipeline_dir)
+    pipe.cache_dir = cache_dir
+    source = DataSource(
+        dataset,
+        images,
+        captions,
+        table,
+        columns,
+        image_column,
+        text_columns,
+        label_column,
+        separator,
     )
-    result = evaluate(estimator, test)
+    recorded = pipe.manifest_.get("metadata", {})
+    if source.given:
+        data, test = source.load()
+        rows, what = (test if test is not None else data), "new data"
+    else:
+        if "data" not in recorded:
+            raise ValueError(f"{pipeline_dir!r} does not record its data; pass a data source")
+        source = DataSource(**recorded["data"])
+        data, test = source.load()
+        split = recorded.get("split", {})
+        if test is None:
+            _, test = train_test_split(
+                data, split.get("test_size", 0.2), random_state=split.get("seed", 0)
+            )
+        rows, what = test, "held-out split"
+    result = pipe.evaluate(rows, relevance)
     if as_json:
-        print_json({"model_dir": model_dir, "dataset": name, **result})
+        print_json({"pipeline": pipeline_dir, "data": source.name, **result})
         return
     console.print(
-        f"{type(estimator).__name__} on {name} test split ({len(test)} samples): "
-        f"correlation sum {result['corr_sum']:.3f}"
-        + (f", linear probe {result['probe_acc']:.3f}" if "probe_acc" in result else "")
+        f"{pipe!r} on {source.name}, {what} ({result['n_samples']} samples)", highlight=False
     )
-    table = Table(title="cross-view retrieval")
+    _print_result(result, what)
+
+
+def _print_result(result: dict, what: str) -> None:
+    """One evaluation as text: correlations and probe, the retrieval table (and, on
+    image–caption data, the instance protocol beside its ceiling)."""
+    from jointspace.cli.bench import instance_table
+
+    console.print(
+        f"{what}: correlation sum {result['corr_sum']:.3f}"
+        + (f", linear probe {result['probe_acc']:.3f}" if "probe_acc" in result else ""),
+        highlight=False,
+    )
+    table = Table(title=f"cross-view retrieval, {result['relevance']} relevance")
     table.add_column("direction")
     for key in RETRIEVAL_KEYS:
         table.add_column(key, justify="right")
     for direction, scores in result["retrieval"].items():
         table.add_row(direction, *(f"{scores[k]:.3g}" for k in RETRIEVAL_KEYS))
     console.print(table)
+    if "instance_ceiling" in result:
+        console.print(instance_table([("pipeline", result)]))

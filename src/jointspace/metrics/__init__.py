@@ -1,10 +1,18 @@
-"""Metrics: cross-modal retrieval (R@K, MedR, mAP, nDCG, …, chunked, pessimistic ties),
+"""Metrics: cross-modal retrieval (R@K, MedR, mAP, nDCG, …, chunked, pessimistic ties), its
+relevance protocols (instance, caption, label) and the instance ceiling of identical captions,
 canonical correlations and the linear probe."""
 
 from jointspace.metrics.correlation import (
     canonical_correlations,
     correlation_sum,
     linear_probe_accuracy,
+)
+from jointspace.metrics.relevance import (
+    RELEVANCE,
+    caption_groups,
+    instance_ceiling,
+    instance_ceiling_ranks,
+    normalize_caption,
 )
 from jointspace.metrics.retrieval import (
     cross_modal_retrieval,
@@ -13,10 +21,15 @@ from jointspace.metrics.retrieval import (
 )
 
 __all__ = [
+    "RELEVANCE",
     "canonical_correlations",
+    "caption_groups",
     "correlation_sum",
     "cross_modal_retrieval",
     "first_positive_ranks",
+    "instance_ceiling",
+    "instance_ceiling_ranks",
     "linear_probe_accuracy",
+    "normalize_caption",
     "retrieval_metrics",
 ]

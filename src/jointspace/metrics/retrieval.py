@@ -217,7 +217,9 @@ def retrieval_metrics(
     Instance positives: gallery item j is a positive of query i iff
     ``query_groups[i] == gallery_groups[j]`` (several positives per query are allowed, e.g.
     five captions of one image sharing a group id). With both groups None the paired protocol
-    is used: nq must equal ng and the positive of query i is gallery item i. Every query needs
+    is used: nq must equal ng and the positive of query i is gallery item i. Other relevance
+    protocols are other ids (same caption, same label: :mod:`jointspace.metrics.relevance`),
+    ranked by this same code. Every query needs
     at least one positive. Relevance for the ranking metrics (mAP, nDCG@K, P@K, Recall@K, F1@K)
     is "same label" if ``query_labels`` (nq,) and ``gallery_labels`` (ng,) are given, otherwise
     the instance positives.
