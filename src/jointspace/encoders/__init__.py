@@ -11,7 +11,8 @@ Every encoder is a scikit-learn transformer with a registry name::
     cached = CachedEncoder(hog, "~/.cache/jointspace")    # features stored per item on disk
 
 Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>`` (text); ``pixels``, ``hog``,
-``color-hist``, ``torch:<path>`` (image); ``mfcc`` (audio); ``standardize`` (tabular);
+``color-hist``, ``efficientnet`` (pretrained EfficientNet-Lite0, 1,280-d), ``torch:<path>``
+(image); ``mfcc`` (audio); ``standardize`` (tabular);
 ``a+b`` concatenates encoders (``concat``).
 """
 
@@ -27,6 +28,7 @@ from jointspace.encoders.base import (
 )
 from jointspace.encoders.cache import CachedEncoder, encode_cached
 from jointspace.encoders.concat import ConcatEncoder
+from jointspace.encoders.efficientnet import EfficientNetEncoder
 from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
 from jointspace.encoders.sentence import MiniLMEncoder, SentenceTransformerEncoder
 from jointspace.encoders.tabular import StandardizeEncoder
@@ -38,6 +40,7 @@ __all__ = [
     "CachedEncoder",
     "ColorHistEncoder",
     "ConcatEncoder",
+    "EfficientNetEncoder",
     "Encoder",
     "HogEncoder",
     "MfccEncoder",

@@ -36,6 +36,9 @@ def register(name: str) -> Callable[[E], E]:
     def wrap(cls: E) -> E:
         if name in ENCODERS and ENCODERS[name] is not cls:
             raise ValueError(f"encoder name {name!r} is already taken by {ENCODERS[name]}")
+        shadowed = [p for p in cls._get_param_names() if callable(getattr(cls, p, None))]
+        if shadowed:  # the constructor stores parameters as attributes: a method would vanish
+            raise TypeError(f"encoder {name!r}: parameter {shadowed[0]!r} shadows a method")
         cls.name = name
         ENCODERS[name] = cls
         return cls

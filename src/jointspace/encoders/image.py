@@ -4,7 +4,9 @@ user's torch model loaded from a local file, ``torch:<path>``).
 Inputs are a list of image file paths (anything Pillow reads: PNG, JPEG, …), a list of
 arrays (H, W, 3) or (H, W), or one array (n, H, W, 3) / (n, H, W). uint8 arrays are 0–255;
 float arrays must lie in [0, 1] and are quantized to 8 bits, exactly as if they had been
-saved as PNG, so a path and its pixels give the same features.
+saved as PNG, so a path and its pixels give the same features. Transparent images (RGBA,
+LA, palette or single-colour transparency in a file; (H, W, 4) RGBA arrays) are composited
+on white, as the OpenClipArt renders are.
 """
 
 from __future__ import annotations
@@ -29,8 +31,18 @@ def parse_size(size: Size, encoder: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def to_rgb(img: Image.Image) -> Image.Image:
+    """``img`` as RGB; a transparent image (alpha channel, or a palette / single colour marked
+    transparent) is composited on white first, so transparent pixels read as white."""
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
 def read_image(item: Any, encoder: str, index: int) -> Image.Image:
-    """One item as an RGB PIL image.
+    """One item as an RGB PIL image (transparent images composited on white).
 
     Raises:
         FileNotFoundError: a path that does not exist (names it).
@@ -44,7 +56,7 @@ def read_image(item: Any, encoder: str, index: int) -> Image.Image:
             )
         try:
             with Image.open(path) as img:
-                return img.convert("RGB")
+                return to_rgb(img)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ValueError(
                 f"image encoder {encoder!r} could not read image file {path!r} (item {index}): "
@@ -56,7 +68,7 @@ def read_image(item: Any, encoder: str, index: int) -> Image.Image:
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
         raise ValueError(
             f"image encoder {encoder!r}: item {index} has shape {arr.shape}; expected "
-            "(H, W, 3) or (H, W)"
+            "(H, W, 3), (H, W, 4) or (H, W)"
         )
     if arr.dtype != np.uint8:
         if arr.dtype.kind == "f":
@@ -71,8 +83,7 @@ def read_image(item: Any, encoder: str, index: int) -> Image.Image:
                 f"image encoder {encoder!r}: item {index} has integer values outside 0–255"
             )
         arr = arr.astype(np.uint8)
-    img = Image.fromarray(np.ascontiguousarray(arr))
-    return img.convert("RGB")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(arr)))
 
 
 def iter_images(X: Any, encoder: str) -> Iterator[Image.Image]:
