@@ -96,7 +96,7 @@ def test_fit_modes_keep_aspect_or_stretch():
 
 def test_onnx_backends_match_torch_on_real_photos(photos):
     files = list(photos.values())
-    Z = make_encoder("efficientnet", size=128).transform(files)
+    Z = make_encoder("efficientnet", size=128, backend="torch").transform(files)
     fp32 = make_encoder("efficientnet:size=128:backend=onnx").transform(files)
     int8 = make_encoder("efficientnet", size=128, backend="onnx-int8").transform(files)
     assert fp32.shape == int8.shape == (len(files), FEATURE_DIM)
@@ -112,7 +112,7 @@ def test_onnx_backends_match_torch_on_real_photos(photos):
 @pytest.mark.slow
 def test_onnx_backends_match_torch_at_224(photos):
     files = list(photos.values())
-    Z = make_encoder("efficientnet").transform(files)
+    Z = make_encoder("efficientnet", backend="torch").transform(files)
     assert (
         cosine_rows(make_encoder("efficientnet", backend="onnx").transform(files), Z).min() >= 0.999
     )
@@ -187,7 +187,7 @@ def test_feature_cache_keys_and_reuse(tmp_path, photos):
     # speed-only parameters share the key; size, resize and backend do not
     assert make_encoder("efficientnet", size=64, batch_size=1, progress=True).cache_key() == key
     assert make_encoder("efficientnet", size=64, n_threads=1).cache_key() == key
-    for other in ({"size": 96}, {"resize": "pad"}, {"backend": "onnx"}, {"backend": "onnx-int8"}):
+    for other in ({"size": 96}, {"resize": "pad"}, {"backend": "torch"}, {"backend": "onnx-int8"}):
         assert make_encoder("efficientnet", **{"size": 64, **other}).cache_key() != key
     assert EfficientNetEncoder(size=64).state_fingerprint() == cached.state_fingerprint()
     assert clone(cached.encoder).get_params() == cached.encoder.get_params()

@@ -359,8 +359,9 @@ class EfficientNetEncoder(Encoder):
 
     Args:
         size: input side in pixels (≥ 32; 224 is the network's training size).
-        backend: ``"torch"``, ``"onnx"`` (ONNX Runtime fp32) or ``"onnx-int8"`` (statically
-            quantized; cosine ≈ 0.99 to the fp32 features, about twice as fast).
+        backend: ``"onnx"`` (ONNX Runtime fp32, the default: the torch features to cosine
+            1.0000 at about twice torch's speed on 2 cores), ``"torch"`` or ``"onnx-int8"``
+            (statically quantized; cosine ≥ 0.996 to fp32, about 1.7× faster again).
         resize: ``"crop"`` (shorter side to ``size``, centre square kept), ``"pad"`` (longer
             side to ``size``, centred on white) or ``"stretch"``; see :func:`fit_image`.
         batch_size: images per forward pass.
@@ -377,10 +378,10 @@ class EfficientNetEncoder(Encoder):
     def __init__(
         self,
         size: int = 224,
-        backend: Backend = "torch",
+        backend: Backend = "onnx",
         resize: Fit = "crop",
         batch_size: int = 16,
-        progress: bool = False,
+        progress: bool = True,
         n_threads: int | None = None,
     ) -> None:
         self.size = size
