@@ -11,7 +11,11 @@ import typer
 
 from jointspace.cli.common import parse_pairs, split_names
 
-DATASET = typer.Option(None, help="Built-in dataset name (see `datasets list`).")
+DATASET = typer.Option(
+    None,
+    help="Built-in dataset name (see `datasets list`), with loader options if any: "
+    "openclipart:size=224 (renders at 224 px).",
+)
 IMAGES = typer.Option(
     None, help="Your images folder; the image paths in --captions are relative to it."
 )
@@ -71,7 +75,14 @@ class DataSource:
             return False
         from jointspace.data.datasets import dataset_info
 
-        return "test" in dataset_info(self.dataset).splits
+        return "test" in dataset_info(self._dataset_spec()[0]).splits
+
+    def _dataset_spec(self) -> tuple[str, dict[str, Any]]:
+        """``"openclipart:size=224"`` → ``("openclipart", {"size": 224})``."""
+        from jointspace.specs import parse_options, split_spec
+
+        name, parts = split_spec(self.dataset or "")
+        return name, parse_options(parts, self.dataset or "", "dataset spec")
 
     @property
     def name(self) -> str:
@@ -92,12 +103,13 @@ class DataSource:
         if self.dataset:
             from jointspace.data.datasets import load_dataset
 
+            name, options = self._dataset_spec()
             if self.official_split:
                 return (
-                    load_dataset(self.dataset, split="train"),
-                    load_dataset(self.dataset, split="test"),
+                    load_dataset(name, split="train", **options),
+                    load_dataset(name, split="test", **options),
                 )
-            return load_dataset(self.dataset), None
+            return load_dataset(name, **options), None
         if self.table is not None:
             from jointspace.data import from_csv, from_parquet
 
