@@ -111,6 +111,8 @@ def test_split_partition(small, cache):
     assert len(ids["train"]) > len(ids["val"]) > 0 and len(ids["test"]) > 0
     again = load_openclipart(split="test", size=SIZE, cache_dir=cache, limit=LIMIT)
     assert again.ids.tolist() == parts["test"].ids.tolist()
+    both = load_openclipart(split="train+val", size=SIZE, cache_dir=cache, limit=LIMIT)
+    assert set(both.ids.tolist()) == ids["train"] | ids["val"]
     # a symlinked copy shares its image's group and split
     for g in np.unique(small.groups):
         assert len(set(small.meta["split"][small.groups == g])) == 1

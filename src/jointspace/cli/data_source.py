@@ -14,7 +14,8 @@ from jointspace.cli.common import parse_pairs, split_names
 DATASET = typer.Option(
     None,
     help="Built-in dataset name (see `datasets list`), with loader options if any: "
-    "openclipart:size=224 (renders at 224 px).",
+    "openclipart:size=224 (renders at 224 px); split=train+val trains on both official "
+    "training splits (tested on 'test').",
 )
 IMAGES = typer.Option(
     None, help="Your images folder; the image paths in --captions are relative to it."
@@ -104,9 +105,15 @@ class DataSource:
             from jointspace.data.datasets import load_dataset
 
             name, options = self._dataset_spec()
-            if self.official_split:
+            if self.official_split:  # trained on "train" (or split=train+val), tested on "test"
+                train_split = str(options.pop("split", "train"))
+                if "test" in train_split.split("+"):
+                    raise ValueError(
+                        f"dataset spec {self.dataset!r} trains on the test split; "
+                        "expected split=train or split=train+val"
+                    )
                 return (
-                    load_dataset(name, split="train", **options),
+                    load_dataset(name, split=train_split, **options),
                     load_dataset(name, split="test", **options),
                 )
             return load_dataset(name, **options), None

@@ -202,7 +202,8 @@ def load_openclipart(
     Args:
         split: None (all samples, ``meta["split"]`` (n,) gives each one's split), or one of
             "train", "val", "test" (≈ 80/10/10, by a hash of the path: see `split_of`;
-            a symlinked copy follows the file it points to, so one image is in one split).
+            a symlinked copy follows the file it points to, so one image is in one split),
+            or several joined by "+" ("train+val": every sample outside the test split).
         size: side in pixels of the square RGB renders.
         root: folder of SVGs (category folders below it); default Debian's
             ``/usr/share/openclipart/svg``.
@@ -225,8 +226,12 @@ def load_openclipart(
         FileNotFoundError: ``root`` does not exist.
         ValueError: bad ``split``, ``size``, ``n_jobs`` or ``limit``, or no usable sample.
     """
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split is {split!r}; expected None or one of {list(SPLITS)}")
+    wanted = None if split is None else split.split("+")
+    if wanted is not None and not set(wanted) <= set(SPLITS):
+        raise ValueError(
+            f"split is {split!r}; expected None or one of {list(SPLITS)} (or several joined "
+            "by '+', e.g. 'train+val')"
+        )
     if not isinstance(size, int | np.integer) or size < 1:
         raise ValueError(f"size is {size!r}; expected a positive int")
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else n_jobs
@@ -311,8 +316,9 @@ def load_openclipart(
     )
     if split is None:
         return mv
-    if not (splits == split).any():
+    chosen = np.isin(splits, wanted)
+    if not chosen.any():
         raise ValueError(f"split {split!r} is empty among the {len(keep)} samples (limit={limit})")
-    out = mv.subset(np.flatnonzero(splits == split))
+    out = mv.subset(np.flatnonzero(chosen))
     out.meta["split"] = split
     return out
