@@ -10,7 +10,8 @@ Every encoder is a scikit-learn transformer with a registry name::
     cnn = make_encoder("torch:/models/cnn.pt", size=96)   # a TorchScript file
     cached = CachedEncoder(hog, "~/.cache/jointspace")    # features stored per item on disk
 
-Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>`` (text); ``pixels``, ``hog``,
+Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>``, ``minilm-tokens`` (token
+ids + mask for the dual encoder's fine-tuned ``minilm`` tower) (text); ``pixels``, ``hog``,
 ``color-hist``, ``efficientnet`` (pretrained EfficientNet-Lite0, 1,280-d), ``torch:<path>``
 (image); ``mfcc`` (audio); ``standardize`` (tabular);
 ``a+b`` concatenates encoders (``concat``).
@@ -30,7 +31,11 @@ from jointspace.encoders.cache import CachedEncoder, encode_cached
 from jointspace.encoders.concat import ConcatEncoder
 from jointspace.encoders.efficientnet import EfficientNetEncoder
 from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
-from jointspace.encoders.sentence import MiniLMEncoder, SentenceTransformerEncoder
+from jointspace.encoders.sentence import (
+    MiniLMEncoder,
+    MiniLMTokenEncoder,
+    SentenceTransformerEncoder,
+)
 from jointspace.encoders.tabular import StandardizeEncoder
 from jointspace.encoders.text import TfidfEncoder
 from jointspace.encoders.torch_image import TorchImageEncoder
@@ -45,6 +50,7 @@ __all__ = [
     "HogEncoder",
     "MfccEncoder",
     "MiniLMEncoder",
+    "MiniLMTokenEncoder",
     "PixelEncoder",
     "SentenceTransformerEncoder",
     "StandardizeEncoder",

@@ -61,6 +61,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def parameter_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """The model's parameters as optimizer groups by learning-rate scale.
+
+    A submodule with an ``lr_scale`` attribute trains its parameters at ``lr × lr_scale``
+    (the innermost such module wins), e.g. a pretrained transformer fine-tuned more gently
+    than a new head. The first group holds the parameters at the full rate; each group
+    carries its ``"lr_scale"``.
+    """
+    scales: dict[int, float] = {}
+    for module in model.modules():  # parents before their children
+        scale = getattr(module, "lr_scale", None)
+        if scale is not None:
+            scales.update((id(p), float(scale)) for p in module.parameters())
+    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    for p in model.parameters():
+        groups.setdefault(scales.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "lr_scale": s} for s, ps in groups.items() if ps]
+
+
 def _lr_factor(schedule: str, epoch: int, epochs: int, warmup: int) -> float:
     if epoch < warmup:
         return (epoch + 1) / (warmup + 1)
@@ -79,7 +98,8 @@ class Trainer:
         epochs: maximum number of passes over the training rows.
         batch_size: rows per step; a last batch smaller than half of it is merged into the
             previous one (a covariance-based loss needs more than a handful of rows).
-        lr, weight_decay: AdamW settings.
+        lr, weight_decay: AdamW settings; a submodule with an ``lr_scale`` attribute trains
+            at ``lr × lr_scale`` (see :func:`parameter_groups`).
         schedule: learning-rate schedule per epoch: "constant", "cosine" or "step"
             (×0.1 at each third); ``warmup`` epochs ramp up linearly first.
         patience: stop when the validation score has not improved for this many epochs
@@ -161,7 +181,7 @@ class Trainer:
             ]
             VM = torch.as_tensor(np.asarray(val_mask), dtype=torch.bool, device=device)
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            parameter_groups(model), lr=self.lr, weight_decay=self.weight_decay
         )
         result, best_state, start = TrainResult(), None, 0
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
@@ -173,8 +193,10 @@ class Trainer:
         with _progress_bar(self.progress, self.epochs, start) as bar:
             for epoch in range(start, self.epochs):
                 for group in optimizer.param_groups:
-                    group["lr"] = self.lr * _lr_factor(
-                        self.schedule, epoch, self.epochs, self.warmup
+                    group["lr"] = (
+                        self.lr
+                        * group.get("lr_scale", 1.0)
+                        * _lr_factor(self.schedule, epoch, self.epochs, self.warmup)
                     )
                 torch.manual_seed(seed * 1_000_003 + epoch)
                 order = torch.randperm(n, device=device)

@@ -1,9 +1,10 @@
 """Deep models on the shared trainer: the correlation family (DCCA, DCCAE, DGCCA) and the
-contrastive dual encoder; towers."""
+contrastive dual encoder; towers (including all-MiniLM-L6-v2 fine-tuned as a text tower)."""
 
 from jointspace.models.deep.base import DeepCorrelationModel, DeepJointModel
 from jointspace.models.deep.contrastive import ContrastiveDualEncoder
 from jointspace.models.deep.dcca import DCCA, DCCAE, DGCCA
+from jointspace.models.deep.minilm import MiniLMTower
 from jointspace.models.deep.towers import CNN, MLP, build_tower
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "DCCAE",
     "DGCCA",
     "MLP",
+    "MiniLMTower",
     "ContrastiveDualEncoder",
     "DeepCorrelationModel",
     "DeepJointModel",

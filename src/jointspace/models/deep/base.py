@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from jointspace.models.base import JointModel
-from jointspace.models.deep.towers import build_tower, widths
+from jointspace.models.deep.towers import build_tower, takes_features, widths
 from jointspace.train import Trainer
 
 #: rows per forward pass when encoding outside training
@@ -37,9 +37,13 @@ class TowerNetwork(nn.Module):
         return self.towers[i]
 
     def encode_all(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Each view through its tower; noisy inputs in training mode."""
+        """Each view through its tower; noisy inputs in training mode (except for towers
+        that read codes such as token ids)."""
         if self.training and self.input_noise > 0:
-            views = [v + self.input_noise * torch.randn_like(v) for v in views]
+            views = [
+                v + self.input_noise * torch.randn_like(v) if takes_features(t) else v
+                for t, v in zip(self.towers, views)
+            ]
         return [tower(v) for tower, v in zip(self.towers, views)]
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from jointspace.losses import CONTRASTIVE_LOSSES, DISTILL_LOSSES
 from jointspace.models.deep.base import DeepJointModel
 from jointspace.models.deep.contrastive_training import HARD_NEGATIVES, ContrastiveTraining
-from jointspace.models.deep.towers import build_tower, widths
+from jointspace.models.deep.towers import build_tower, takes_features, widths
 
 
 class DualEncoderNetwork(nn.Module):
@@ -41,7 +41,10 @@ class ContrastiveDualEncoder(DeepJointModel):
     Each view gets an encoder: a tower that ends in a linear projection to ``n_components``
     — "mlp" (hidden layers, then the projection), "linear" (the projection alone: frozen
     features such as MiniLM sentence vectors with a trained head), "cnn" (the small CNN on
-    flat image rows), a dict ``{"kind": ..., **options}``, or the user's ``nn.Module``
+    flat image rows), "minilm" (all-MiniLM-L6-v2 itself on the token rows of the
+    ``minilm-tokens`` encoder, its top layers fine-tuned: LiT's tuned text tower, e.g.
+    ``{"kind": "minilm", "train_layers": 2, "lr_scale": 0.1}``), a dict
+    ``{"kind": ..., **options}``, or the user's ``nn.Module``
     (followed by a trained projection; name its view in ``freeze`` to keep its weights).
     ``transform`` returns the normalized embeddings, so dot products are cosines.
 
@@ -66,7 +69,8 @@ class ContrastiveDualEncoder(DeepJointModel):
         grad_cache_chunk: embed batches this many rows at a time (GradCache): a batch of
             4,096 trains in the memory of this many rows with the same gradients.
         standardize: scale each input feature to zero mean and unit variance (statistics
-            of the training rows, kept with the model).
+            of the training rows, kept with the model); never applied to a view whose tower
+            reads codes rather than features (``feature_input = False``: token ids).
         epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
             val_fraction, device, threads, random_state, checkpoint_dir, resume,
             progress: training (see :class:`~jointspace.train.Trainer`); the validation
@@ -158,6 +162,14 @@ class ContrastiveDualEncoder(DeepJointModel):
     def _out_dim(self) -> int:
         return int(self.n_components)
 
+    def _check_n_components(self, dims: list[int], names: list[str], n_rows: int) -> int:
+        """Any positive width: each tower projects into the shared space whatever its
+        input's width (a few features, token rows), and no covariance needs k < n rows."""
+        k = self.n_components
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"n_components={k!r}; expected a positive integer")
+        return int(k)
+
     def _check_params(self) -> None:
         checks = [
             ("loss", self.loss, tuple(CONTRASTIVE_LOSSES)),
@@ -225,7 +237,9 @@ class ContrastiveDualEncoder(DeepJointModel):
         module.train(was_training)
         if frozen:
             module.requires_grad_(False)
-        return nn.Sequential(module, nn.Linear(width, self.n_components))
+        encoder = nn.Sequential(module, nn.Linear(width, self.n_components))
+        encoder.feature_input = takes_features(module)
+        return encoder
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -285,14 +299,14 @@ class ContrastiveDualEncoder(DeepJointModel):
         groups = np.arange(n) if given is None else np.asarray(given)
         _, groups = np.unique(groups, return_inverse=True)
         teacher = self._teacher_array(arrays)
-        self.input_means_ = [a.mean(axis=0) if self.standardize else np.zeros(0) for a in arrays]
-        self.input_scales_ = [
-            np.where(s > 1e-12, s, 1.0) if self.standardize else np.zeros(0)
-            for s in (a.std(axis=0) for a in arrays)
-        ]
-        arrays = [self._standardized(i, a) for i, a in enumerate(arrays)]
         torch.manual_seed(self._seed)
         network = self._build_network([a.shape[1] for a in arrays])
+        self.input_means_, self.input_scales_ = [], []
+        for a, scaled in zip(arrays, self._standardized_views(network)):
+            self.input_means_.append(a.mean(axis=0) if scaled else np.zeros(0))
+            sd = a.std(axis=0) if scaled else np.zeros(0)
+            self.input_scales_.append(np.where(sd > 1e-12, sd, 1.0))
+        arrays = [self._standardized(i, a, network) for i, a in enumerate(arrays)]
         train, val = self._split_rows(n)
         training = ContrastiveTraining(
             network, self, groups[train], None if teacher is None else teacher[train]
@@ -305,8 +319,17 @@ class ContrastiveDualEncoder(DeepJointModel):
         scale = getattr(network.objective, "scale", None)
         self.temperature_ = None if scale is None else float(1.0 / scale.detach())
 
-    def _standardized(self, i: int, X: np.ndarray) -> np.ndarray:
-        if not self.standardize:
+    def _standardized_views(self, network: DualEncoderNetwork) -> list[bool]:
+        """Which views are standardized: all with ``standardize``, except those whose
+        tower does not take features (token ids: ``feature_input = False``, see
+        :func:`~jointspace.models.deep.towers.takes_features`)."""
+        return [bool(self.standardize) and takes_features(e) for e in network.encoders]
+
+    def _standardized(
+        self, i: int, X: np.ndarray, network: DualEncoderNetwork | None = None
+    ) -> np.ndarray:
+        """View i's rows, standardized if :meth:`_standardized_views` says so."""
+        if not self._standardized_views(self.network_ if network is None else network)[i]:
             return X
         return (X - self.input_means_[i]) / self.input_scales_[i]
 

@@ -14,6 +14,7 @@ from torch import nn
 from jointspace.losses import EmbeddingDistillLoss, Negatives, SimilarityDistillLoss
 from jointspace.losses.contrastive import normalized
 from jointspace.metrics import cross_modal_retrieval
+from jointspace.models.deep.towers import takes_features
 from jointspace.train import grad_cache_backward
 
 #: hard-negative strategies, by name
@@ -108,9 +109,13 @@ class ContrastiveTraining(nn.Module):
         return self
 
     def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Each view through its encoder; Gaussian input noise in training mode."""
+        """Each view through its encoder; Gaussian input noise in training mode (not on
+        the inputs of towers that read codes such as token ids)."""
         if self.training and self.input_noise > 0:
-            views = [v + self.input_noise * torch.randn_like(v) for v in views]
+            views = [
+                v + self.input_noise * torch.randn_like(v) if takes_features(enc) else v
+                for enc, v in zip(self.net.encoders, views)
+            ]
         return [enc(v) for enc, v in zip(self.net.encoders, views)]
 
     def loss_terms(self, Z: list[torch.Tensor], index: torch.Tensor) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Towers: the per-view networks of the deep models (MLP, a small CNN, or the user's own)."""
+"""Towers: the per-view networks of the deep models (MLP, a small CNN, all-MiniLM-L6-v2 with its
+top layers fine-tuned, or the user's own)."""
 
 from __future__ import annotations
 
@@ -128,9 +129,19 @@ def widths(hidden: int | Sequence[int]) -> tuple[int, ...]:
     return (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
 
 
+def takes_features(tower: nn.Module) -> bool:
+    """Whether a tower's input is features (standardized, and noised in training, by the
+    models that do so) rather than codes passed as given, such as token ids: a tower says
+    so with a class attribute ``feature_input = False`` (default True)."""
+    return bool(getattr(tower, "feature_input", True))
+
+
 def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
-    """A tower from its spec: "mlp", "linear", "cnn", a dict ``{"kind": ..., **options}``, or
-    an ``nn.Module`` (used as given: it must map (m, in_dim) to (m, out_dim)).
+    """A tower from its spec: "mlp", "linear", "cnn", "minilm" (token rows of the
+    ``minilm-tokens`` encoder through all-MiniLM-L6-v2, its top layers fine-tuned: see
+    :class:`~jointspace.models.deep.minilm.MiniLMTower`), a dict ``{"kind": ..., **options}``
+    (e.g. ``{"kind": "minilm", "train_layers": 2}``), or an ``nn.Module`` (used as given: it
+    must map (m, in_dim) to (m, out_dim)).
 
     ``mlp_options`` (hidden, activation, dropout, batch_norm) apply to "mlp".
     """
@@ -146,4 +157,10 @@ def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.
         return MLP(in_dim, out_dim, hidden=())
     if spec == "cnn":
         return CNN(in_dim, out_dim, **options)
-    raise ValueError(f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', a dict or an nn.Module")
+    if spec == "minilm":
+        from jointspace.models.deep.minilm import MiniLMTower  # transformers loads on use
+
+        return MiniLMTower(in_dim, out_dim, **options)
+    raise ValueError(
+        f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', 'minilm', a dict or an nn.Module"
+    )
