@@ -284,3 +284,17 @@ def test_report_names_protocol_and_shows_instance_table(tmp_path):
     assert rows[-2].startswith("| perfect | 40.0 |") and rows[-1].startswith("| ceiling | 40.0 |")
     with pytest.raises(ValueError, match="relevance='same'"):
         write_report(tmp_path, [run], dataset="s", view_names=("image", "text"), relevance="same")
+
+
+def test_regrouped_sets_training_positives_by_protocol(tmp_path):
+    from jointspace.metrics.evaluation import regrouped
+
+    paths = []
+    for name in ("a", "b", "c"):
+        paths.append(str(tmp_path / f"{name}.png"))
+        (tmp_path / f"{name}.png").write_bytes(b"")
+    rows = MultiView({"image": paths, "text": ["a cat", "A  cat", "a dog"]}, labels=[0, 0, 1])
+    assert regrouped(rows).groups.tolist() == [0, 1, 2]  # default: each image its own
+    assert regrouped(rows, "caption").groups.tolist() == [0, 0, 1]
+    assert regrouped(rows, "label").groups.tolist() == [0, 0, 1]
+    assert regrouped(rows, "caption")["text"] == rows["text"]

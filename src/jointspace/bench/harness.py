@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 from jointspace.data import MultiView, train_test_split
-from jointspace.metrics.evaluation import evaluate_embeddings, evaluation_rows, relevance_ids
+from jointspace.metrics.evaluation import (
+    evaluate_embeddings,
+    evaluation_rows,
+    regrouped,
+    relevance_ids,
+)
 from jointspace.models.base import JointModel
 from jointspace.models.factory import make_model
 
@@ -148,6 +153,7 @@ def run_bench(
     encoders: dict[str, str] | None = None,
     cache_dir: str | None = None,
     relevance: str | None = None,
+    train_groups: str | None = None,
     announce: Any = None,
     **model_params: Any,
 ) -> list[BenchResult]:
@@ -165,6 +171,9 @@ def run_bench(
         encoders, cache_dir: features for raw views (see :func:`encode_views`).
         relevance: the retrieval protocol (see :func:`evaluate`); None: ``"caption"`` when the
             raw test rows of a model's views include captions, else ``"instance"``.
+        train_groups: the training positives, a protocol as for ``relevance`` (see
+            :func:`jointspace.metrics.evaluation.regrouped`); None: ``"instance"`` (measured
+            better than ``"caption"`` for the SigLIP dual encoder on OpenClipArt).
         announce: optional callable(str) told which model starts.
         **model_params: further model options (epochs, lr, …; models without them skip
             those in :data:`jointspace.models.factory.OPTIONAL`).
@@ -176,6 +185,7 @@ def run_bench(
     else:
         train = data
     raw_test = test
+    train = regrouped(train, train_groups)
     if encoders:
         if announce is not None:
             announce(f"encoding {', '.join(f'{v} with {e}' for v, e in encoders.items())}")

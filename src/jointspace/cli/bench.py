@@ -34,6 +34,7 @@ from jointspace.cli.data_source import (
     SEPARATOR,
     TABLE,
     TEXT_COLUMNS,
+    TRAIN_GROUPS,
     DataSource,
 )
 
@@ -65,6 +66,7 @@ def bench(
         None, help="Features for raw views, e.g. text=tfidf,image=pixels (see `encode`)."
     ),
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    train_groups: str = TRAIN_GROUPS,
     relevance: str = typer.Option(
         None,
         help="Retrieval positives: caption (same normalized caption or same image), instance "
@@ -126,6 +128,7 @@ def bench(
         encoders=parse_pairs(encoders, "encoders"),
         cache_dir=cache_dir,
         relevance=relevance,
+        train_groups=train_groups,
         progress=not as_json,
         announce=None if as_json else lambda msg: console.print(msg, highlight=False),
         **params,

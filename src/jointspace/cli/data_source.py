@@ -33,6 +33,11 @@ TEXT_COLUMNS = typer.Option(
 )
 LABEL_COLUMN = typer.Option(None, help="Optional column of class labels.")
 SEPARATOR = typer.Option(None, help="Splits multi-value text cells, e.g. '|' for 'red|apple'.")
+TRAIN_GROUPS = typer.Option(
+    None,
+    help="Training positives: instance (each image with its own captions; the default) or "
+    "caption (images of identical captions form one group).",
+)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from jointspace.cli.data_source import (
     SEPARATOR,
     TABLE,
     TEXT_COLUMNS,
+    TRAIN_GROUPS,
     DataSource,
 )
 
@@ -74,6 +75,7 @@ def fit(
     out: str = typer.Option(..., help="Directory to save the fitted pipeline to."),
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     relevance: str = RELEVANCE_OPTION,
+    train_groups: str = TRAIN_GROUPS,
     epochs: int = EPOCHS,
     batch_size: int = BATCH_SIZE,
     lr: float = LR,
@@ -94,6 +96,7 @@ def fit(
 
     from jointspace.bench.harness import choose_views
     from jointspace.data import train_test_split
+    from jointspace.metrics.evaluation import regrouped
     from jointspace.models.factory import make_model
     from jointspace.pipeline import Pipeline, default_encoders, default_model
 
@@ -133,12 +136,13 @@ def fit(
             f"fitting {spec} on {source.name} ({len(train)} samples; {shown})", highlight=False
         )
     start = time.perf_counter()
-    pipe.fit(train)
+    pipe.fit(regrouped(train.select(names), train_groups))
     seconds = time.perf_counter() - start
     result = pipe.evaluate(test, relevance)
     metadata = {
         "data": source.describe(),
         "split": {"test_size": test_size, "seed": seed, "official": source.official_split},
+        "train_groups": train_groups or "instance",
         "model": spec,
         "fit_seconds": seconds,
     }

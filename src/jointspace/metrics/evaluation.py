@@ -70,6 +70,21 @@ def relevance_ids(
     return caption_groups(rows[text], rows.groups)
 
 
+def regrouped(rows: MultiView, relevance: str | None = "instance") -> MultiView:
+    """``rows`` with their groups replaced by :func:`relevance_ids` under ``relevance``: the
+    training positives of a protocol. With ``"caption"``, images of identical captions form
+    one group, so a contrastive loss never pushes an image away from its twin's caption."""
+    ids = relevance_ids(rows, relevance or "instance")
+    return MultiView(
+        dict(rows.views),
+        mask=rows.mask,
+        labels=rows.labels,
+        groups=ids,
+        ids=rows.ids,
+        meta=dict(rows.meta),
+    )
+
+
 def evaluation_rows(test: MultiView, names: Sequence[str]) -> MultiView:
     """The rows a model fitted on views ``names`` is evaluated on: those views, complete rows."""
     test = test.select(names)
