@@ -112,18 +112,13 @@ def fit(
         separator,
     )
     data, test = source.load()
-    spec = model or default_model(data)
-    params = model_params(
+    spec, defaults = (model, {}) if model else default_model(data)
+    given = model_params(
         epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
     )
-    estimator = make_model(
-        spec,
-        n_components=n_components,
-        reg=reg,
-        random_state=seed,
-        progress=not as_json,
-        **params,
-    )
+    given.update(n_components=n_components, reg=reg)
+    params = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    estimator = make_model(spec, random_state=seed, progress=not as_json, **params)
     names = choose_views(data, split_names(views), estimator)
     train = data
     if test is None:
@@ -144,6 +139,7 @@ def fit(
         "split": {"test_size": test_size, "seed": seed, "official": source.official_split},
         "train_groups": train_groups or "instance",
         "model": spec,
+        "model_params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "fit_seconds": seconds,
     }
     pipe.save(out, metadata=metadata)
