@@ -109,7 +109,11 @@ def run_chain(
 
 
 #: the encoder of a raw view when none is named, by view name (the measured best)
-DEFAULT_ENCODERS = {"text": "minilm", "image": "efficientnet", "audio": "mfcc"}
+DEFAULT_ENCODERS = {
+    "text": "minilm",
+    "image": "efficientnet+hog+color-hist",
+    "audio": "mfcc",
+}
 
 
 def default_encoders(
@@ -150,7 +154,7 @@ def default_model(data: MultiView) -> tuple[str, dict[str, Any]]:
 
 
 #: the dual encoder's settings for image–caption data (the README's OpenClipArt table)
-IMAGE_TEXT_DEFAULTS = {"loss": "siglip", "n_components": 512, "hidden": (2048,)}
+IMAGE_TEXT_DEFAULTS = {"loss": "infonce", "n_components": 512, "hidden": (2048,)}
 
 
 def _spec_of(encoder: Encoder) -> str:
