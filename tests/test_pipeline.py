@@ -67,7 +67,10 @@ def test_concat_errors_are_clear():
 KINDS = [
     ("text", "tfidf"),
     ("text", "minilm"),
+    ("text", "minilm-tokens:max_length=16"),
+    ("text", "hf:{minilm_dir}"),
     ("image", "pixels:size=16"),
+    ("image", "torch:{torchscript}:size=32"),
     ("image", "hog"),
     ("image", "color-hist"),
     ("image", "hog+color-hist"),
@@ -92,8 +95,32 @@ def speech_pairs(tmp_path_factory, photos) -> MultiView:
     return MultiView({"text": texts, "audio": paths})
 
 
-@pytest.mark.parametrize(("view", "spec"), KINDS, ids=[s for _, s in KINDS])
-def test_pipeline_save_load_gives_identical_vectors(view, spec, photos, speech_pairs, tmp_path):
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory) -> dict[str, str]:
+    """Model files for the encoders that load one: the packaged MiniLM folder, a TorchScript
+    CNN written here."""
+    import warnings
+
+    import torch
+
+    from jointspace.encoders.sentence import minilm_dir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2)
+    ).eval()
+    path = tmp_path_factory.mktemp("models") / "cnn.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(net).save(str(path))
+    return {"minilm_dir": str(minilm_dir()), "torchscript": str(path)}
+
+
+@pytest.mark.parametrize(("view", "spec"), KINDS, ids=[s.split(":")[0] for _, s in KINDS])
+def test_pipeline_save_load_gives_identical_vectors(
+    view, spec, photos, speech_pairs, model_files, tmp_path
+):
+    spec = spec.format(**model_files)
     if view == "audio":
         data, other = speech_pairs, ("text", "tfidf")
     elif view == "table":
