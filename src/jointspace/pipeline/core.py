@@ -27,182 +27,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jointspace.data.multiview import MultiView
-from jointspace.encoders.base import Encoder, load_encoder, make_encoder, save_encoder
-from jointspace.encoders.cache import encode_cached
+from jointspace.encoders.base import load_encoder, save_encoder
 from jointspace.models.base import JointModel
 from jointspace.persistence import atomic_directory
-
-MANIFEST = "manifest.json"
-FORMAT = "jointspace-pipeline"
-FORMAT_VERSION = 1
-#: packages whose versions the manifest records (those installed)
-_DEPENDENCIES = (
-    "numpy",
-    "scipy",
-    "scikit-learn",
-    "torch",
-    "safetensors",
-    "sentence-transformers",
-    "onnxruntime",
-    "efficientnet-lite-pytorch",
+from jointspace.pipeline.chains import ChainSpec, make_chain, run_chain, spec_of
+from jointspace.pipeline.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    data_fingerprint,
+    read_manifest,
+    safe_name,
+    sha256_file,
+    versions,
 )
-#: separates the steps of an encoder chain written as one string: "hog+color-hist>standardize"
-CHAIN_SEP = ">"
-
-ChainSpec = str | Encoder | Sequence[str | Encoder] | None
-
-
-def make_chain(view: str, spec: ChainSpec) -> list[Encoder]:
-    """An (unfitted) encoder chain for ``view`` from its spec: a string (steps separated by
-    ">"), an Encoder (cloned), a list of those, or None / "" (a numeric view used as it is).
-
-    Raises:
-        ValueError: an unknown encoder or a malformed spec (names the view).
-    """
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return []
-    if isinstance(spec, str):
-        steps: list[Any] = [s.strip() for s in spec.split(CHAIN_SEP)]
-    elif isinstance(spec, Encoder):
-        steps = [spec]
-    elif isinstance(spec, Sequence):
-        steps = list(spec)
-    else:
-        raise ValueError(
-            f"encoders[{view!r}] is a {type(spec).__name__}; expected an encoder spec such as "
-            "'minilm' or 'hog+color-hist', an Encoder, or a list of them"
-        )
-    chain = []
-    for step in steps:
-        if isinstance(step, Encoder):
-            from sklearn.base import clone
-
-            chain.append(clone(step))
-        elif isinstance(step, str) and step:
-            chain.append(make_encoder(step))
-        else:
-            raise ValueError(f"encoders[{view!r}] has an empty or invalid step {step!r}")
-    return chain
-
-
-def run_chain(
-    chain: Sequence[Encoder], items: Any, cache_dir: str | os.PathLike | None, fitting: bool
-) -> Any:
-    """Pass n items through an encoder chain: (n, d) float32 features (the items themselves
-    for an empty chain). With ``fitting`` each step is fitted on its input first; with a
-    ``cache_dir`` each step's features are read from / written to the feature cache."""
-    for encoder in chain:
-        if fitting:
-            encoder.fit(items)
-        items = encode_cached(encoder, items, cache_dir)
-    return items
-
-
-#: the encoder of a raw view when none is named, by view name (the measured best)
-DEFAULT_ENCODERS = {
-    "text": "minilm",
-    "image": "efficientnet+hog+color-hist",
-    "audio": "mfcc",
-}
-
-
-def default_encoders(
-    data: MultiView, views: Sequence[str], given: Mapping[str, str] | None = None
-) -> dict[str, str | None]:
-    """Encoder specs for ``views`` of ``data``: those ``given``, else for a raw view its
-    :data:`DEFAULT_ENCODERS` entry, else None (a numeric view used as it is).
-
-    Raises:
-        ValueError: an encoder for a view not among ``views``, or a raw view without one.
-    """
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(views))
-    if unknown:
-        raise ValueError(f"encoder given for view {unknown[0]!r}; the views are {list(views)}")
-    chains: dict[str, str | None] = {}
-    for name in views:
-        spec = given.get(name)
-        if spec is None and not data.is_numeric(name):
-            spec = DEFAULT_ENCODERS.get(name)
-            if spec is None:
-                raise ValueError(
-                    f"view {name!r} holds raw items; name an encoder for it "
-                    f"(e.g. --encoders {name}=...)"
-                )
-        chains[name] = spec
-    return chains
-
-
-def default_model(data: MultiView) -> tuple[str, dict[str, Any]]:
-    """The model a user gets when naming none, as (spec, default parameters that the user's
-    own options override): the dual encoder for raw image–caption data (its settings measured
-    best on OpenClipArt, see the README), CCA otherwise."""
-    raw = {v for v in data.view_names if not data.is_numeric(v)}
-    if {"image", "text"} <= raw:
-        return "dual-encoder", dict(IMAGE_TEXT_DEFAULTS)
-    return "cca", {}
-
-
-#: the dual encoder's settings for image–caption data (the README's OpenClipArt table)
-IMAGE_TEXT_DEFAULTS = {"loss": "infonce", "n_components": 512, "hidden": (2048,)}
-
-
-def _spec_of(encoder: Encoder) -> str:
-    spec = getattr(encoder, "spec", None)
-    return spec() if callable(spec) else encoder.name
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def data_fingerprint(data: MultiView) -> str:
-    """sha256 of a MultiView's items as given (captions, paths, array bytes), mask and groups.
-
-    Paths are hashed as strings: the fingerprint names the training set, not the files' bytes.
-    """
-    h = hashlib.sha256()
-    for name in data.view_names:
-        h.update(name.encode() + b"\0")
-        view = data[name]
-        if isinstance(view, np.ndarray):
-            arr = np.ascontiguousarray(view)
-            h.update(f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes())
-        else:
-            for item in view:
-                h.update(os.fspath(item).encode("utf-8", "surrogatepass") + b"\0")
-    for extra in (data.mask, data.groups):
-        if extra is not None:
-            h.update(np.ascontiguousarray(extra).tobytes())
-    return h.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for package in ("jointspace", *_DEPENDENCIES):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60] or "view"
 
 
 class Pipeline:
@@ -382,13 +228,15 @@ class Pipeline:
             for v, name in enumerate(self.view_names):
                 steps = []
                 for i, encoder in enumerate(self.encoders_[name]):
-                    rel = f"encoders/{v}-{_safe(name)}/{i}-{_safe(encoder.name)}"
+                    rel = f"encoders/{v}-{safe_name(name)}/{i}-{safe_name(encoder.name)}"
                     save_encoder(encoder, tmp / rel)
-                    steps.append({"spec": _spec_of(encoder), "dir": rel})
+                    steps.append({"spec": spec_of(encoder), "dir": rel})
                 chains[name] = steps
             self.model.save(tmp / "model")
             files = {
-                str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+                str(p.relative_to(tmp)): sha256_file(p)
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
             }
             manifest = {**self._manifest(chains, files), "metadata": metadata or {}}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
@@ -400,7 +248,7 @@ class Pipeline:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": _versions(),
+            "versions": versions(),
             "fingerprint": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
             "views": self.view_names,
             "encoders": chains,
@@ -431,7 +279,7 @@ class Pipeline:
             file = root / rel
             if not file.is_file():
                 raise ValueError(f"pipeline {str(root)!r} is incomplete: {rel} is missing")
-            if _sha256(file) != digest:
+            if sha256_file(file) != digest:
                 raise ValueError(
                     f"pipeline {str(root)!r}: {rel} is damaged (its sha256 differs from the "
                     "manifest's); save the pipeline again"
@@ -459,36 +307,9 @@ class Pipeline:
 
     def __repr__(self) -> str:
         chains = ", ".join(
-            f"{v}={'>'.join(s if isinstance(s, str) else _spec_of(s) for s in spec)}"
+            f"{v}={'>'.join(s if isinstance(s, str) else spec_of(s) for s in spec)}"
             if isinstance(spec, list)
             else f"{v}={spec}"
             for v, spec in self.encoders.items()
         )
         return f"Pipeline({chains}; {type(self.model).__name__})"
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a pipeline directory, checked for form.
-
-    Raises:
-        FileNotFoundError: no ``manifest.json`` in ``path``.
-        ValueError: the manifest is not valid JSON or not a jointspace pipeline manifest.
-    """
-    file = Path(path).expanduser() / MANIFEST
-    if not file.is_file():
-        raise FileNotFoundError(f"{os.fspath(path)!r} is not a jointspace pipeline: no {MANIFEST}")
-    try:
-        manifest = json.loads(file.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{str(file)!r} is damaged: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{str(file)!r} is not a jointspace pipeline manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"{str(file)!r} has format version {manifest['format_version']}; this jointspace "
-            f"reads up to {FORMAT_VERSION}: upgrade jointspace"
-        )
-    for key in ("views", "encoders", "dimensions", "model", "files"):
-        if key not in manifest:
-            raise ValueError(f"{str(file)!r} is damaged: no {key!r} entry")
-    return manifest
