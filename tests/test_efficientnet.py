@@ -18,8 +18,8 @@ from jointspace.encoders.efficientnet import (
     cache_root,
     efficientnet_logits,
     fit_image,
-    onnx_model_path,
 )
+from jointspace.encoders.efficientnet_onnx import onnx_model_path
 
 # ILSVRC-2012 class indices
 BUILDINGS = {

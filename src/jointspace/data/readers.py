@@ -6,8 +6,6 @@ warning; table and array readers mask a view in the rows where it has missing va
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import warnings
 from collections import Counter
@@ -18,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.data.caption_files import join_text, read_records, skip_row
 from jointspace.data.multiview import MultiView
 
 PathLike = str | os.PathLike
-_CAPTION_EXTS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None, ".parquet": "parquet"}
 
 
 def _existing(path: PathLike, what: str) -> Path:
@@ -29,82 +27,6 @@ def _existing(path: PathLike, what: str) -> Path:
     if not file.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist or is not a file")
     return file
-
-
-def _skip(row: int, item: str, reason: str) -> dict[str, Any]:
-    return {"row": row, "item": item[:200], "reason": reason}
-
-
-def _read_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, Any]]]:
-    """Caption-file rows as (1-based line, record dict, line text), and the unparsable lines."""
-    ext = path.suffix.lower()
-    if ext not in _CAPTION_EXTS:
-        raise ValueError(
-            f"captions file {str(path)!r} has extension {ext!r}; expected {list(_CAPTION_EXTS)}"
-        )
-    records, bad, delimiter = [], [], _CAPTION_EXTS[ext]
-    if delimiter == "parquet":
-        return _read_parquet_records(path, columns)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            if delimiter is None:  # JSON Lines
-                for line, text in enumerate(f, 1):
-                    if not text.strip():
-                        continue
-                    try:
-                        rec = json.loads(text)
-                        if not isinstance(rec, dict):
-                            raise ValueError(f"a JSON {type(rec).__name__}, not an object")
-                    except ValueError as e:  # json.JSONDecodeError is a ValueError
-                        bad.append(_skip(line, text.strip(), f"bad JSON: {e}"))
-                        continue
-                    records.append((line, rec, text.strip()))
-                header = sorted(set().union(*(r for _, r, _ in records)))
-            else:
-                reader = csv.reader(f, delimiter=delimiter)
-                header = [h.strip() for h in next(reader, [])]
-                for row in reader:
-                    if any(cell.strip() for cell in row):
-                        records.append((reader.line_num, dict(zip(header, row)), ",".join(row)))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"captions file {str(path)!r} is not UTF-8 text ({e})") from None
-    missing = [c for c in columns if c not in header]
-    if missing and (records or delimiter):
-        where = "header" if delimiter else "records"
-        raise ValueError(f"column {missing[0]!r} is not in {str(path)!r}; {where}: {header}")
-    return records, bad
-
-
-def _read_parquet_records(path: Path, columns: list[str]) -> tuple[list, list[dict[str, Any]]]:
-    """Parquet caption-file rows as (1-based row, record dict, row text), like `_read_records`."""
-    import pyarrow.parquet as pq
-
-    try:
-        header = [str(c) for c in pq.read_schema(path).names]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise ValueError(f"column {missing[0]!r} is not in {str(path)!r}; header: {header}")
-        table = pq.read_table(path, columns=list(dict.fromkeys(columns))).to_pylist()
-    except OSError as e:  # pyarrow's ArrowInvalid is a ValueError; corrupt pages are OSError
-        raise ValueError(f"captions file {str(path)!r} is unreadable Parquet ({e})") from None
-    records = [(i, rec, json.dumps(rec, default=str)) for i, rec in enumerate(table, 1)]
-    return records, []
-
-
-def _join_text(values: list[str | None], separator: str | None) -> str | None:
-    """Several text columns as one caption: each part's values split on ``separator`` (a
-    multi-value column such as ``red|apple``) and joined by ", "; parts joined by " ", each
-    ended with a full stop unless it ends in punctuation. None if every part is missing."""
-    if all(v is None for v in values):
-        return None
-    parts = []
-    for value in values:
-        if separator and value:
-            value = ", ".join(v.strip() for v in value.split(separator) if v.strip())
-        value = (value or "").strip()
-        if value:
-            parts.append(value if value[-1] in ".!?:;" or len(values) == 1 else value + ".")
-    return " ".join(parts)
 
 
 def _check_image(file: Path) -> str | None:
@@ -159,13 +81,13 @@ def _load_pairs(
         raise FileNotFoundError(f"{view} folder {str(root)!r} does not exist or is not a folder")
     path = _existing(captions, "captions file")
     root_dir = root_dir.resolve()
-    records, skipped = _read_records(path, columns)
+    records, skipped = read_records(path, columns)
     verdict: dict[Path, str | None] = {}  # each file is checked once
     kept = []  # (name, path, caption, label)
     caption_name = "+".join(columns[1 : 1 + text_columns])
     for line, rec, text in records:
         values = [None if rec.get(c) is None else str(rec[c]).strip() for c in columns]
-        joined = _join_text(values[1 : 1 + text_columns], separator)
+        joined = join_text(values[1 : 1 + text_columns], separator)
         values = [values[0], joined, *values[1 + text_columns :]]
         names = [columns[0], caption_name, *columns[1 + text_columns :]]
         name, file = values[0] or "", root_dir / (values[0] or "")
@@ -177,7 +99,7 @@ def _load_pairs(
                 verdict[file] = (check and check(file)) if ok else f"missing file: {file}"
             reason = verdict[file]
         if reason:
-            skipped.append(_skip(line, name or text, reason))
+            skipped.append(skip_row(line, name or text, reason))
         else:
             kept.append((name, file, values[1], values[2] if len(values) > 2 else None))
     skipped.sort(key=lambda s: s["row"])
