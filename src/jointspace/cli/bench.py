@@ -100,17 +100,7 @@ def bench(
     from jointspace.metrics import RELEVANCE
 
     names = split_names(models) or []
-    source = DataSource(
-        dataset,
-        images,
-        captions,
-        table,
-        columns,
-        image_column,
-        text_columns,
-        label_column,
-        separator,
-    )
+    source = DataSource.from_options(locals())
     data, test = source.load()
     dataset = source.name
     params = model_params(

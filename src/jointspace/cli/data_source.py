@@ -3,7 +3,7 @@ captions file, or your own numeric table. Shared by `fit`, `eval`, `bench` and `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,12 @@ class DataSource:
     text_columns: str = "caption"
     label_column: str | None = None
     separator: str | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> DataSource:
+        """The data source of a command whose options carry the field names (its
+        ``locals()``): every command declares the same data options, read here once."""
+        return cls(**{f.name: options[f.name] for f in fields(cls)})
 
     @property
     def given(self) -> bool:

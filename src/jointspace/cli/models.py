@@ -100,17 +100,7 @@ def fit(
     from jointspace.models.factory import make_model
     from jointspace.pipeline import Pipeline, default_encoders, default_model
 
-    source = DataSource(
-        dataset,
-        images,
-        captions,
-        table,
-        columns,
-        image_column,
-        text_columns,
-        label_column,
-        separator,
-    )
+    source = DataSource.from_options(locals())
     data, test = source.load()
     spec, defaults = (model, {}) if model else default_model(data)
     given = model_params(
@@ -179,17 +169,7 @@ def evaluate_cmd(
 
     pipe = Pipeline.load(pipeline_dir)
     pipe.cache_dir = cache_dir
-    source = DataSource(
-        dataset,
-        images,
-        captions,
-        table,
-        columns,
-        image_column,
-        text_columns,
-        label_column,
-        separator,
-    )
+    source = DataSource.from_options(locals())
     recorded = pipe.manifest_.get("metadata", {})
     if source.given:
         data, test = source.load()
