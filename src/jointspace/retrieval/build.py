@@ -1,0 +1,230 @@
+"""Build an index from a pipeline and a collection of images, and keep it current.
+
+A first run embeds every image (and every caption, when there are captions) and copies the
+pipeline into the index; later runs embed only new and changed files, rewrite the metadata of
+files that changed on disk but not in content, and delete the rows of files that are gone.
+Items are embedded and committed in batches, so a run that is stopped resumes where it
+stopped: what was committed is unchanged on the next scan.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointspace.retrieval.scan import Item, plan_images, sha256_of
+
+IMAGES, CAPTIONS = "images", "captions"
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts per collection, the skipped images and the time taken."""
+
+    embedded: int = 0
+    touched: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    captions_embedded: int = 0
+    captions_removed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _copy_pipeline(pipeline_dir: Path, out: Path) -> None:
+    target = out / "pipeline"
+    tmp = out / ".pipeline.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(pipeline_dir, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
+def open_or_create(out: Path, pipeline: Any, pipeline_dir: Path, has_captions: bool,
+                   engine: str, engine_params: dict[str, Any] | None,
+                   source: dict[str, Any]) -> Any:
+    """The index at ``out``, made for ``pipeline`` if it does not exist yet.
+
+    Raises:
+        ValueError: the index was built by another pipeline (different fingerprint).
+    """
+    from jointspace.index import Index
+    from jointspace.index.store import MANIFEST
+
+    if (out / MANIFEST).exists():
+        index = Index.open(out)
+        if index.fingerprint != pipeline.fingerprint:
+            raise ValueError(
+                f"index {out} was built by another pipeline (fingerprint "
+                f"{str(index.fingerprint)[:12]}…, this one {str(pipeline.fingerprint)[:12]}…); "
+                "build into a new --out"
+            )
+        index.update_manifest(source=source)
+        return index
+    model = pipeline.model
+    dim = int(getattr(model, "n_components_", model.n_components))
+    collections = {IMAGES: {"view": "image", "dim": dim}}
+    if has_captions:
+        collections[CAPTIONS] = {"view": "text", "dim": dim}
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_pipeline(pipeline_dir, out)
+    return Index.create(out, collections, fingerprint=pipeline.fingerprint, engine=engine,
+                        engine_params=engine_params, source=source)
+
+
+def _embed_images(pipeline: Any, batch: list[Item],
+                  report: BuildReport) -> tuple[list[Item], np.ndarray]:
+    """The batch's images in the joint space; images that fail to decode are skipped (and
+    reported) instead of failing the batch."""
+    try:
+        return batch, pipeline.transform_view("image", [str(it.file) for it in batch])
+    except (ValueError, OSError):
+        if len(batch) == 1:
+            raise
+    kept, vectors = [], []
+    for item in batch:
+        try:
+            vectors.append(pipeline.transform_view("image", [str(item.file)]))
+            kept.append(item)
+        except (ValueError, OSError) as exc:
+            report.skipped.append((item.id, str(exc)))
+    return kept, (np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32))
+
+
+def _image_row(item: Item) -> dict[str, Any]:
+    return {"path": item.id, "caption": item.caption, "label": item.label,
+            "sha256": sha256_of(item.file), **item.stat()}
+
+
+Track = Callable[[str, int], Callable[[int], None]]
+
+
+def update_images(index: Any, pipeline: Any, items: list[Item], report: BuildReport,
+                  batch_size: int, track: Track) -> None:
+    """Bring the image collection in step with ``items`` (see the module docstring)."""
+    images = index.collection(IMAGES)
+    stored = {row["id"]: row for row in images.metadata.to_pylist()}
+    plan = plan_images(items, stored)
+    report.unchanged, report.removed = plan.unchanged, len(plan.remove)
+    if plan.remove:
+        images.delete(plan.remove)
+    if plan.touch:
+        ids = [item.id for item, _ in plan.touch]
+        vectors = images.vectors_of([key for _, key in plan.touch])
+        images.upsert(ids, vectors, [_image_row(item) for item, _ in plan.touch])
+        report.touched = len(plan.touch)
+    advance = track("images", len(plan.embed))
+    for batch in _batches(plan.embed, batch_size):
+        kept, vectors = _embed_images(pipeline, batch, report)
+        if kept:
+            images.upsert([it.id for it in kept], normalized(vectors),
+                          [_image_row(it) for it in kept])
+            report.embedded += len(kept)
+        advance(len(batch))
+
+
+def caption_rows(items: list[Item]) -> dict[str, dict[str, Any]]:
+    """The captions collection's rows: id ``<image id>#<k>`` → caption, path, label."""
+    return {f"{item.id}#{k}": {"caption": text, "path": item.id, "label": item.label}
+            for item in items for k, text in enumerate(item.captions)}
+
+
+def update_captions(index: Any, pipeline: Any, items: list[Item], report: BuildReport,
+                    batch_size: int, track: Track) -> None:
+    """Bring the captions collection in step: embed new or edited captions, drop gone ones."""
+    captions = index.collection(CAPTIONS)
+    stored = dict(zip(captions.metadata.column("id").to_pylist(),
+                      captions.metadata.column("caption").to_pylist()))
+    rows = caption_rows(items)
+    gone = sorted(set(stored) - set(rows))
+    if gone:
+        captions.delete(gone)
+    report.captions_removed = len(gone)
+    todo = [cid for cid, row in rows.items() if stored.get(cid) != row["caption"]
+            or cid not in stored]
+    advance = track("captions", len(todo))
+    for batch in _batches(todo, batch_size * 4):
+        vectors = pipeline.transform_view("text", [rows[cid]["caption"] for cid in batch])
+        captions.upsert(batch, normalized(vectors), [rows[cid] for cid in batch])
+        report.captions_embedded += len(batch)
+        advance(len(batch))
+
+
+def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | os.PathLike, *,
+                source: dict[str, Any] | None = None, batch_size: int = 256,
+                engine: str = "auto", engine_params: dict[str, Any] | None = None,
+                progress: bool = True) -> BuildReport:
+    """Build or update the index at ``out`` over ``items`` with the pipeline saved at
+    ``pipeline_dir``.
+
+    Args:
+        items: the collection's images (see :mod:`jointspace.retrieval.scan`).
+        source: where the items come from (``{"root": folder, …}``), kept in the manifest.
+        batch_size: images embedded and committed together.
+        engine, engine_params: the search engine (see :mod:`jointspace.index.engine`).
+    Returns:
+        a :class:`BuildReport`.
+    """
+    from jointspace.pipeline import Pipeline
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size is {batch_size}; expected at least 1")
+    start = time.perf_counter()
+    pipeline = Pipeline.load(pipeline_dir)
+    has_captions = any(item.captions for item in items)
+    index = open_or_create(Path(out), pipeline, Path(pipeline_dir), has_captions, engine,
+                           engine_params, source or {})
+    report = BuildReport()
+    with _progress(progress) as track:
+        update_images(index, pipeline, items, report, batch_size, track)
+        if CAPTIONS in index.names:
+            update_captions(index, pipeline, items, report, batch_size, track)
+    index.compact()
+    index.save_engines()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+class _progress:
+    """A rich progress bar per collection (or nothing when ``enabled`` is False)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar = enabled, None
+
+    def __enter__(self) -> Track:
+        if self.enabled:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=False)
+            self.bar.start()
+
+        def track(name: str, total: int) -> Callable[[int], None]:
+            if self.bar is None or total == 0:
+                return lambda n: None
+            task = self.bar.add_task(f"embedding {name}", total=total)
+            return lambda n: self.bar.advance(task, n)
+
+        return track
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()

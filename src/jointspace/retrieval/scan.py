@@ -1,0 +1,148 @@
+"""What goes into an index: the images of a folder (with their captions when a captions file
+is given), or of a built-in dataset, as :class:`Item` records, and the plan that tells an
+incremental build which items are new, changed, unchanged or gone."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".svg")
+
+
+@dataclass
+class Item:
+    """One image of a collection.
+
+    Attributes:
+        id: the image's name in the index: its path relative to the collection's root
+            (posix), or a dataset's own id.
+        file: absolute path of the image file.
+        captions: its captions (maybe none).
+        label: its class label, if any.
+    """
+
+    id: str
+    file: Path
+    captions: list[str] = field(default_factory=list)
+    label: str | None = None
+
+    def stat(self) -> dict[str, Any]:
+        """``size`` and ``mtime_ns`` of the file, as stored in the index."""
+        st = self.file.stat()
+        return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+    @property
+    def caption(self) -> str | None:
+        """The captions joined for display (" | "), or None."""
+        return " | ".join(self.captions) if self.captions else None
+
+
+def sha256_of(file: Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan_folder(images_dir: str | os.PathLike) -> list[Item]:
+    """Every image file under ``images_dir`` (recursively, hidden folders and files skipped),
+    sorted by id.
+
+    Raises:
+        FileNotFoundError: ``images_dir`` is not a folder.
+    """
+    root = Path(images_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"images folder {str(images_dir)!r} does not exist")
+    items = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            file = Path(folder) / name
+            items.append(Item(file.relative_to(root).as_posix(), file))
+    return sorted(items, key=lambda it: it.id)
+
+
+def items_from_multiview(data: Any, root: Path | None = None) -> list[Item]:
+    """The images of an image–text MultiView (from ``from_folder`` or a built-in dataset),
+    one :class:`Item` per distinct image file with all its captions.
+
+    Ids are paths relative to ``root`` when given, else the data's own ids (a built-in
+    dataset's names) with any ``#k`` caption suffix removed.
+    """
+    names = data.meta.get("label_names")
+    items: dict[str, Item] = {}
+    texts = data.views.get("text")
+    for i, path in enumerate(data.views["image"]):
+        file = Path(path).resolve()
+        key = str(file)
+        if key not in items:
+            if root is not None and file.is_relative_to(root):
+                item_id = file.relative_to(root).as_posix()
+            else:
+                item_id = str(data.ids[i]).split("#")[0] if data.ids is not None else key
+            label = None
+            if data.labels is not None:
+                code = data.labels[i]
+                label = str(names[int(code)]) if names is not None else str(code)
+            items[key] = Item(item_id, file, [], label)
+        if texts is not None and texts[i] and texts[i] not in items[key].captions:
+            items[key].captions.append(str(texts[i]))
+    out = sorted(items.values(), key=lambda it: it.id)
+    seen: set[str] = set()
+    for item in out:
+        if item.id in seen:
+            raise ValueError(f"two images share the id {item.id!r}; expected unique ids")
+        seen.add(item.id)
+    return out
+
+
+@dataclass
+class Plan:
+    """What an incremental build does to one collection.
+
+    Attributes:
+        embed: items to embed (new, or changed content); touch: items whose file changed on
+        disk but not in content (only their stat is rewritten); unchanged: count; remove:
+        ids no longer in the source.
+    """
+
+    embed: list[Item]
+    touch: list[tuple[Item, int]]
+    unchanged: int
+    remove: list[str]
+
+
+def plan_images(items: list[Item], stored: dict[str, dict[str, Any]]) -> Plan:
+    """Compare the scanned ``items`` with the stored rows (id → metadata dict).
+
+    An item is unchanged when its size, mtime and caption match what is stored; when only
+    size or mtime differ, its SHA-256 decides between ``touch`` (same bytes) and ``embed``.
+    """
+    embed, touch, unchanged = [], [], 0
+    for item in items:
+        row = stored.get(item.id)
+        if row is None:
+            embed.append(item)
+            continue
+        stat = item.stat()
+        same_caption = row.get("caption") == item.caption and row.get("label") == item.label
+        if stat["size"] == row.get("size") and stat["mtime_ns"] == row.get("mtime_ns"):
+            if same_caption:
+                unchanged += 1
+            else:
+                touch.append((item, int(row["key"])))
+        elif stat["size"] == row.get("size") and sha256_of(item.file) == row.get("sha256"):
+            touch.append((item, int(row["key"])))
+        else:
+            embed.append(item)
+    ids = {item.id for item in items}
+    return Plan(embed, touch, unchanged, sorted(set(stored) - ids))
