@@ -111,7 +111,7 @@ def _embed_images(pipeline: Any, batch: list[Item],
 
 
 def _image_row(item: Item) -> dict[str, Any]:
-    return {"path": item.id, "caption": item.caption, "label": item.label,
+    return {"path": item.path, "caption": item.caption, "label": item.label,
             "sha256": sha256_of(item.file), **item.stat()}
 
 
@@ -144,7 +144,7 @@ def update_images(index: Any, pipeline: Any, items: list[Item], report: BuildRep
 
 def caption_rows(items: list[Item]) -> dict[str, dict[str, Any]]:
     """The captions collection's rows: id ``<image id>#<k>`` → caption, path, label."""
-    return {f"{item.id}#{k}": {"caption": text, "path": item.id, "label": item.label}
+    return {f"{item.id}#{k}": {"caption": text, "path": item.path, "label": item.label}
             for item in items for k, text in enumerate(item.captions)}
 
 

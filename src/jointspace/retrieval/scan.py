@@ -21,12 +21,14 @@ class Item:
         id: the image's name in the index: its path relative to the collection's root
             (posix), or a dataset's own id.
         file: absolute path of the image file.
+        path: ``file`` relative to the collection's root (posix): what the index stores.
         captions: its captions (maybe none).
         label: its class label, if any.
     """
 
     id: str
     file: Path
+    path: str
     captions: list[str] = field(default_factory=list)
     label: str | None = None
 
@@ -67,33 +69,42 @@ def scan_folder(images_dir: str | os.PathLike) -> list[Item]:
             if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
                 continue
             file = Path(folder) / name
-            items.append(Item(file.relative_to(root).as_posix(), file))
+            rel = file.relative_to(root).as_posix()
+            items.append(Item(rel, file, rel))
     return sorted(items, key=lambda it: it.id)
 
 
-def items_from_multiview(data: Any, root: Path | None = None) -> list[Item]:
+def items_from_multiview(data: Any, root: Path | None = None) -> tuple[list[Item], Path]:
     """The images of an image–text MultiView (from ``from_folder`` or a built-in dataset),
-    one :class:`Item` per distinct image file with all its captions.
+    one :class:`Item` per distinct image file with all its captions, and their root folder.
 
-    Ids are paths relative to ``root`` when given, else the data's own ids (a built-in
-    dataset's names) with any ``#k`` caption suffix removed.
+    With ``root`` (your images folder), ids are paths relative to it; without, the root is
+    the files' common folder and ids are the data's own ids (a built-in dataset's names)
+    with any ``#k`` caption suffix removed.
+
+    Raises:
+        ValueError: an image outside ``root``, or two images with one id.
     """
+    files = [Path(path).resolve() for path in data.views["image"]]
+    use_data_ids = root is None and data.ids is not None
+    if root is None:
+        root = Path(os.path.commonpath(files)) if files else Path.cwd()
+        root = root.parent if root in files else root
     names = data.meta.get("label_names")
     items: dict[str, Item] = {}
     texts = data.views.get("text")
-    for i, path in enumerate(data.views["image"]):
-        file = Path(path).resolve()
+    for i, file in enumerate(files):
         key = str(file)
         if key not in items:
-            if root is not None and file.is_relative_to(root):
-                item_id = file.relative_to(root).as_posix()
-            else:
-                item_id = str(data.ids[i]).split("#")[0] if data.ids is not None else key
+            if not file.is_relative_to(root):
+                raise ValueError(f"image {key!r} lies outside the images folder {str(root)!r}")
+            rel = file.relative_to(root).as_posix()
+            item_id = str(data.ids[i]).split("#")[0] if use_data_ids else rel
             label = None
             if data.labels is not None:
                 code = data.labels[i]
                 label = str(names[int(code)]) if names is not None else str(code)
-            items[key] = Item(item_id, file, [], label)
+            items[key] = Item(item_id, file, rel, [], label)
         if texts is not None and texts[i] and texts[i] not in items[key].captions:
             items[key].captions.append(str(texts[i]))
     out = sorted(items.values(), key=lambda it: it.id)
@@ -102,7 +113,7 @@ def items_from_multiview(data: Any, root: Path | None = None) -> list[Item]:
         if item.id in seen:
             raise ValueError(f"two images share the id {item.id!r}; expected unique ids")
         seen.add(item.id)
-    return out
+    return out, root
 
 
 @dataclass
@@ -124,8 +135,8 @@ class Plan:
 def plan_images(items: list[Item], stored: dict[str, dict[str, Any]]) -> Plan:
     """Compare the scanned ``items`` with the stored rows (id → metadata dict).
 
-    An item is unchanged when its size, mtime and caption match what is stored; when only
-    size or mtime differ, its SHA-256 decides between ``touch`` (same bytes) and ``embed``.
+    An item is unchanged when its size, mtime, caption, label and path match what is stored
+    (other metadata changes are a ``touch``); when size or mtime differ, its SHA-256 decides between ``touch`` (same bytes) and ``embed``.
     """
     embed, touch, unchanged = [], [], 0
     for item in items:
@@ -134,9 +145,10 @@ def plan_images(items: list[Item], stored: dict[str, dict[str, Any]]) -> Plan:
             embed.append(item)
             continue
         stat = item.stat()
-        same_caption = row.get("caption") == item.caption and row.get("label") == item.label
+        same_meta = (row.get("caption"), row.get("label"), row.get("path")) == (
+            item.caption, item.label, item.path)
         if stat["size"] == row.get("size") and stat["mtime_ns"] == row.get("mtime_ns"):
-            if same_caption:
+            if same_meta:
                 unchanged += 1
             else:
                 touch.append((item, int(row["key"])))
