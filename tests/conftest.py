@@ -77,3 +77,17 @@ def photo_folder(tmp_path_factory):
     captions = root / "captions.csv"
     captions.write_text("\n".join(rows) + "\n")
     return root, captions
+
+
+@pytest.fixture(scope="session")
+def photo_pipeline(photo_folder, tmp_path_factory):
+    """A small pipeline (tf-idf captions, HOG + colour histogram images, CCA) fitted on the
+    photo folder and saved: what `jointspace fit` makes of a user's folder. Returns its path."""
+    from jointspace import Pipeline
+    from jointspace.data import from_folder
+    from jointspace.models import CCA
+
+    root, captions = photo_folder
+    data = from_folder(root, captions, label_column="label")
+    pipe = Pipeline({"text": "tfidf", "image": "hog+color-hist"}, CCA(n_components=8, reg=0.1))
+    return pipe.fit(data).save(tmp_path_factory.mktemp("pipelines") / "photos")

@@ -17,7 +17,6 @@ from jointspace.cli.data_source import (
     SEPARATOR,
     TEXT_COLUMNS,
     DataSource,
-    report_skipped,
 )
 
 index_app = typer.Typer(help="Build and inspect search indexes.", no_args_is_help=True)
@@ -135,15 +134,20 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
         raise ValueError(f"--weights {text!r}; expected numbers, e.g. text=1,image=0.5") from None
 
 
+QUERY = typer.Argument(None, help="Text query terms (several are added).")
+IMAGE_QUERY = typer.Option(None, "--image", help="Search by an image file (repeatable).")
+NEGATIVE = typer.Option(
+    None, "--not", help="Text to steer away from, e.g. --not water (repeatable).")
+
+
 @app.command()
 @user_errors
 def search(
     index: str = typer.Argument(..., help="An index folder (from `jointspace index build`)."),
-    query: list[str] = typer.Argument(None, help="Text query terms (several are added)."),
+    query: list[str] = QUERY,
     k: int = typer.Option(10, "-k", help="How many results."),
-    image: list[str] = typer.Option(None, help="Search by an image file (repeatable)."),
-    negative: list[str] = typer.Option(
-        None, "--not", help="Text to steer away from, e.g. --not water (repeatable)."),
+    image: list[str] = IMAGE_QUERY,
+    negative: list[str] = NEGATIVE,
     weights: str = typer.Option(None, help="Weights of the query parts, e.g. text=1,image=0.5."),
     collection: str = typer.Option(
         None, help="Collection to search: images (the default) or captions."),

@@ -136,7 +136,8 @@ def plan_images(items: list[Item], stored: dict[str, dict[str, Any]]) -> Plan:
     """Compare the scanned ``items`` with the stored rows (id → metadata dict).
 
     An item is unchanged when its size, mtime, caption, label and path match what is stored
-    (other metadata changes are a ``touch``); when size or mtime differ, its SHA-256 decides between ``touch`` (same bytes) and ``embed``.
+    (other metadata changes are a ``touch``); when size or mtime differ, its SHA-256
+    decides between ``touch`` (same bytes) and ``embed``.
     """
     embed, touch, unchanged = [], [], 0
     for item in items:

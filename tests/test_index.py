@@ -1,0 +1,184 @@
+"""The index store: LanceDB collections searched through FAISS, checked against brute force
+in numpy, across reopening, writes, filters, versions and a killed writer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from jointspace.index import Index, VectorEngine, filter_sql
+
+
+def clustered(n: int, d: int, seed: int = 0, centers: int = 20) -> np.ndarray:
+    """Unit vectors around a few centres (like real embeddings, not uniform noise)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centers, d))
+    x = c[rng.integers(0, centers, n)] + 0.5 * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def brute_force(queries: np.ndarray, vectors: np.ndarray, keys: np.ndarray, k: int):
+    scores = queries @ vectors.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), keys[order]
+
+
+def make_index(path, n=300, d=16, **engine):
+    ix = Index.create(path, {"images": {"view": "image", "dim": d}}, fingerprint="fp", **engine)
+    x = clustered(n, d)
+    meta = [{"label": ["cat", "dog", "bird"][i % 3], "path": f"{i}.png", "size": i}
+            for i in range(n)]
+    ix.collection().add([f"item{i}" for i in range(n)], x, meta)
+    return ix, x
+
+
+def test_exact_search_matches_brute_force_and_survives_reopening(tmp_path):
+    ix, x = make_index(tmp_path / "ix")
+    q = clustered(7, 16, seed=1)
+    hits = ix.collection().search(q, k=5)
+    want_scores, want_keys = brute_force(q, x, np.arange(len(x)), 5)
+    assert [[h["key"] for h in row] for row in hits] == want_keys.tolist()
+    np.testing.assert_allclose([[h["score"] for h in row] for row in hits], want_scores,
+                               rtol=1e-5)
+    again = Index.open(tmp_path / "ix").collection("images").search(q, k=5)
+    assert again == hits
+    assert hits[0][0]["id"] == f"item{want_keys[0, 0]}"
+    assert hits[0][0]["path"] == f"{want_keys[0, 0]}.png"
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_ann_engines_find_the_true_neighbours_and_keep_in_step_with_writes(tmp_path, kind):
+    params = {"nprobe": 8} if kind == "ivf" else {}
+    ix, x = make_index(tmp_path / "ix", n=2000, engine=kind, engine_params=params)
+    c = ix.collection()
+    assert c.engine.active_kind == kind
+    q = x[:50] + 0.01
+    _, want = brute_force(q, x, np.arange(len(x)), 10)
+    got = [[h["key"] for h in row] for row in c.search(q, k=10)]
+    recall = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want)])
+    assert recall >= 0.95
+    c.delete([f"item{i}" for i in range(0, 50)])  # the queries' own items go
+    got = [[h["key"] for h in row] for row in c.search(q, k=10)]
+    assert not {k for row in got for k in row} & set(range(50))
+    c.add(["fresh"], x[:1])
+    assert c.search(x[:1], k=1)[0][0]["id"] == "fresh"
+    ix.save_engines()
+    reopened = Index.open(tmp_path / "ix").collection()
+    assert reopened.engine.active_kind == kind and len(reopened) == 1951
+    assert reopened.search(x[:1], k=1)[0][0]["id"] == "fresh"
+
+
+def test_filtered_search_is_the_true_top_k_among_the_items_that_pass(tmp_path):
+    ix, x = make_index(tmp_path / "ix", n=3000, engine="hnsw")
+    c = ix.collection()
+    labels = np.array([["cat", "dog", "bird"][i % 3] for i in range(len(x))])
+    q = clustered(20, 16, seed=3)
+    for where, mask in [({"label": "dog"}, labels == "dog"),
+                        ("label IN ('cat', 'bird') AND size < 500",
+                         (labels != "dog") & (np.arange(len(x)) < 500)),
+                        ({"id": ["item5", "item7"]}, np.isin(np.arange(len(x)), [5, 7]))]:
+        keys = np.flatnonzero(mask)
+        want_scores, want_keys = brute_force(q, x[keys], keys, 10)
+        hits = c.search(q, k=10, filter=where)
+        assert [[h["key"] for h in row] for row in hits] == want_keys.tolist()
+        assert all(h["label"] == labels[h["key"]] for row in hits for h in row)
+
+
+def test_add_upsert_delete_and_versions(tmp_path):
+    ix, x = make_index(tmp_path / "ix", n=30)
+    c = ix.collection()
+    v0 = c.version
+    with pytest.raises(ValueError, match="already holds id"):
+        c.add(["item3"], x[:1])
+    c.upsert(["item3", "new"], x[[0, 1]], [{"label": "fish"}, {"label": "fish"}])
+    assert len(c) == 31 and c.version == v0 + 1
+    top = c.search(x[0], k=2)[0]
+    assert {h["id"] for h in top} == {"item0", "item3"}  # item3 now holds item0's vector
+    assert c.keys_of(["item3"]) == {"item3": 3}  # an upsert keeps the key
+    assert c.delete(where={"label": "fish"}) == 2
+    assert len(c) == 29 and "item3" not in c.keys_of(["item3"])
+    assert c.delete(["nope"]) == 0
+    c.restore(v0)
+    assert len(c) == 30 and c.keys_of(["item3"]) == {"item3": 3}
+    assert Index.open(tmp_path / "ix").collection().search(x[3], k=1)[0][0]["id"] == "item3"
+
+
+def test_bad_writes_and_queries_are_clear_errors(tmp_path):
+    ix, x = make_index(tmp_path / "ix", n=10)
+    c = ix.collection()
+    with pytest.raises(ValueError, match=r"shape \(2, 15\).*expected \(2, 16\)"):
+        c.add(["a", "b"], np.ones((2, 15)))
+    with pytest.raises(ValueError, match="NaN"):
+        c.add(["a"], np.full((1, 16), np.nan))
+    with pytest.raises(ValueError, match="repeat"):
+        c.add(["a", "a"], x[:2])
+    with pytest.raises(ValueError, match="metadata field.*colour"):
+        c.add(["a"], x[:1], [{"colour": "red"}])
+    with pytest.raises(ValueError, match="filter column 'colour'"):
+        c.search(x[0], filter={"colour": "red"})
+    with pytest.raises(ValueError, match="not valid"):
+        c.search(x[0], filter="label = = 'x'")
+    with pytest.raises(ValueError, match="dimension 3"):
+        c.search(np.ones(3))
+    with pytest.raises(KeyError, match="no collection 'captions'"):
+        ix.collection("captions")
+    with pytest.raises(FileExistsError):
+        Index.create(tmp_path / "ix", {"images": {"view": "image", "dim": 4}})
+    with pytest.raises(FileNotFoundError, match="not a jointspace index"):
+        Index.open(tmp_path)
+    assert len(c) == 10  # nothing was written
+
+
+def test_filter_values_are_quoted_not_injected():
+    assert filter_sql({"label": "it's"}) == "label = 'it''s'"
+    assert filter_sql({"size": [1, 2]}) == "size IN (1, 2)"
+    assert filter_sql({"label": []}) == "false"
+    with pytest.raises(ValueError):
+        filter_sql({"label": None})
+
+
+def test_engine_reads_its_saved_structure_only_for_the_same_contents(tmp_path):
+    x = clustered(500, 8)
+    engine = VectorEngine(8, "hnsw")
+    engine.reset(np.arange(500), x)
+    assert engine.save_ann(tmp_path / "e.faiss")
+    other = VectorEngine(8, "hnsw")
+    other.reset(np.arange(400), x[:400], ann_path=tmp_path / "e.faiss")  # 400 ≠ 500: rebuilt
+    assert other._ann.ntotal == 400
+    with pytest.raises(ValueError, match="engine kind 'annoy'"):
+        VectorEngine(8, "annoy")
+
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from jointspace.index import Index
+    c = Index.open(sys.argv[1]).collection()
+    rng = np.random.default_rng(0)
+    print("ready", flush=True)
+    for b in range(10_000):
+        x = rng.normal(size=(2000, 64)).astype(np.float32)
+        c.add([f"b{b}-{i}" for i in range(2000)], x)
+""")
+
+
+def test_a_writer_killed_mid_write_leaves_the_last_version_whole(tmp_path):
+    path = tmp_path / "ix"
+    Index.create(path, {"images": {"view": "image", "dim": 64}})
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(3.0)  # several commits in, one under way
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    c = Index.open(path).collection()
+    n = len(c)
+    assert n > 0 and n % 2000 == 0  # whole batches only
+    assert c.search(np.ones(64), k=3)[0]
+    c.add(["after"], np.ones((1, 64)))  # and it can be written again
+    assert len(Index.open(path).collection()) == n + 1
