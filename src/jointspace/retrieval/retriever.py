@@ -22,7 +22,7 @@ import numpy as np
 
 from jointspace.retrieval.build import normalized
 
-QUERY_VIEWS = {"text": "text", "image": "image"}
+MODALITIES = ("text", "image", "vector", "item")
 
 
 def split_terms(text: str | Sequence[str]) -> tuple[list[str], list[str]]:
@@ -39,6 +39,32 @@ def split_terms(text: str | Sequence[str]) -> tuple[list[str], list[str]]:
         else:
             positive.append(term)
     return positive, negative
+
+
+def signed_sum(embedded: np.ndarray, n_positive: int) -> np.ndarray:
+    """The sum of (m, k) embedded terms, the first ``n_positive`` added, the rest
+    subtracted."""
+    signs = np.where(np.arange(len(embedded)) < n_positive, 1.0, -1.0)[:, None]
+    return (signs * embedded).sum(0)
+
+
+def combine(parts: Mapping[str, np.ndarray], weights: Mapping[str, float] | None) -> np.ndarray:
+    """The unit vector of Σ weights[modality] · part (each weight 1 by default).
+
+    Raises:
+        ValueError: no parts, a weight for an unknown modality, or a zero sum.
+    """
+    weights = dict(weights or {})
+    unknown = set(weights) - set(MODALITIES)
+    if unknown:
+        raise ValueError(f"weights for {', '.join(sorted(unknown))}; "
+                         f"expected keys {', '.join(MODALITIES)}")
+    if not parts:
+        raise ValueError("empty query: give text=, image= or vector=")
+    total = np.sum([weights.get(name, 1.0) * part for name, part in parts.items()], axis=0)
+    if not np.linalg.norm(total) > 1e-12:
+        raise ValueError("the query parts cancel out (a zero vector); change the weights")
+    return normalized(total[None])[0]
 
 
 class Retriever:
@@ -102,32 +128,21 @@ class Retriever:
         Raises:
             ValueError: no query part, an empty term, an unknown weight, or a zero query.
         """
-        weights = dict(weights or {})
-        unknown = set(weights) - {"text", "image", "vector"}
-        if unknown:
-            raise ValueError(f"weights for {', '.join(sorted(unknown))}; "
-                             "expected keys text, image, vector")
-        parts: list[np.ndarray] = []
+        parts: dict[str, np.ndarray] = {}
         if text is not None:
             positive, negative = split_terms(text)
-            embedded = self.embed("text", positive + negative)
-            signs = np.array([1.0] * len(positive) + [-1.0] * len(negative))[:, None]
-            parts.append(weights.get("text", 1.0) * (signs * embedded).sum(0))
+            parts["text"] = signed_sum(self.embed("text", positive + negative), len(positive))
         if image is not None:
             images = image if isinstance(image, list | tuple) else [image]
             if not images:
                 raise ValueError("image query is an empty list")
-            parts.append(weights.get("image", 1.0) * self.embed("image", list(images)).sum(0))
+            parts["image"] = self.embed("image", list(images)).sum(0)
         if vector is not None:
-            parts.append(weights.get("vector", 1.0) * self._check_vector(vector).sum(0))
-        if not parts:
-            raise ValueError("empty query: give text=, image= or vector=")
-        total = np.sum(parts, axis=0)
-        if not np.linalg.norm(total) > 1e-12:
-            raise ValueError("the query parts cancel out (a zero vector); change the weights")
-        return normalized(total[None])[0]
+            parts["vector"] = self.check_vector(vector).sum(0)
+        return combine(parts, weights)
 
-    def _check_vector(self, vector: Any) -> np.ndarray:
+    def check_vector(self, vector: Any) -> np.ndarray:
+        """(m, k) unit vectors from a (k,) or (m, k) array of query vectors."""
         v = np.atleast_2d(np.asarray(vector, dtype=np.float32))
         dim = self.index.collection(None).dim
         if v.ndim != 2 or v.shape[1] != dim or not np.isfinite(v).all():

@@ -1,0 +1,31 @@
+"""`jointspace serve`: the HTTP API and the search page of an index."""
+
+from __future__ import annotations
+
+import typer
+
+from jointspace.cli.common import app, console, user_errors
+
+
+@app.command()
+@user_errors
+def serve(
+    index: str = typer.Argument(..., help="An index folder (from `jointspace index build`)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: all)."),
+    port: int = typer.Option(8000, help="Port."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest uploaded query image, in MB."),
+    max_megapixels: float = typer.Option(25.0, help="Largest uploaded image, in megapixels."),
+):
+    """Serve an index: the search page at http://HOST:PORT/, the API at /search, /items,
+    /health, and its documentation at /docs."""
+    import uvicorn
+
+    from jointspace.retrieval import Retriever
+    from jointspace.serve import UploadLimits, create_app
+
+    limits = UploadLimits(max_bytes=int(max_upload_mb * 1e6),
+                          max_pixels=int(max_megapixels * 1e6))
+    application = create_app(Retriever.load(index), limits)
+    console.print(f"serving {index} at http://{host}:{port}/  (API docs: /docs; "
+                  "Ctrl+C stops)", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
