@@ -7,13 +7,14 @@ FEATURES := $(HOME)/.cache/jointspace/features
 
 .PHONY: demo test test-slow lint bench bench-openclipart bench-pretrained setup system-deps clean
 
-# Debian packages the real image–text set and the audio tests use
-DEBIAN_PACKAGES := openclipart-svg espeak-ng
+# Debian packages the real image–text set, the audio tests and the browser tests use
+DEBIAN_PACKAGES := openclipart-svg espeak-ng chromium chromium-driver
 
 setup: $(STAMP) system-deps
 
 system-deps:
-	@if [ -d /usr/share/openclipart/svg ] && command -v espeak-ng >/dev/null; then exit 0; fi; \
+	@if [ -d /usr/share/openclipart/svg ] && command -v espeak-ng >/dev/null && \
+		command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null || \
 		(apt-get update -q >/dev/null && apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null); \
