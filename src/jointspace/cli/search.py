@@ -64,6 +64,7 @@ def index_build(
     engine_params: str = typer.Option(
         None, help="Engine parameters, e.g. 'm=32,ef_search=96' (hnsw) or 'nprobe=24' (ivf)."),
     batch_size: int = typer.Option(256, help="Images embedded and committed together."),
+    cache_dir: str = typer.Option(None, help="Feature cache (e.g. the one `fit` used)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Build an index over a folder of images (and captions), or update it: a second run
@@ -81,7 +82,8 @@ def index_build(
                                              or {}).items()}
     described = {**source.describe(), "root": str(root)}
     report = build_index(pipeline, items, out, source=described, batch_size=batch_size,
-                         engine=engine, engine_params=params, progress=not as_json)
+                         engine=engine, engine_params=params, cache_dir=cache_dir,
+                         progress=not as_json)
     if as_json:
         print_json({"index": out, **asdict(report)})
         return

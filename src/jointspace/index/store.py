@@ -160,10 +160,21 @@ class Index:
         for collection in self._collections.values():
             collection.save_engine()
 
-    def compact(self) -> None:
-        """Merge the small files many writes leave behind; old versions are kept."""
+    def compact(self, keep_versions: bool = False) -> None:
+        """Merge the small files many writes leave behind and, unless ``keep_versions``,
+        delete the files of every version but the latest (a build's many commits would
+        otherwise keep every intermediate state on disk)."""
+        import warnings
+        from datetime import timedelta
+
         for name in self.names:
-            self._db.open_table(name).optimize()
+            table = self._db.open_table(name)
+            with warnings.catch_warnings():  # that other readers of old versions fail: known
+                warnings.simplefilter("ignore", UserWarning)
+                table.optimize(cleanup_older_than=None if keep_versions else timedelta(0),
+                               delete_unverified=not keep_versions)
+            if name in self._collections:
+                self._collections[name].table.checkout_latest()
 
     def info(self) -> dict[str, Any]:
         """What ``jointspace index info`` shows: manifest fields, then per collection its

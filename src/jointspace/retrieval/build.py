@@ -172,6 +172,7 @@ def update_captions(index: Any, pipeline: Any, items: list[Item], report: BuildR
 def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | os.PathLike, *,
                 source: dict[str, Any] | None = None, batch_size: int = 256,
                 engine: str = "auto", engine_params: dict[str, Any] | None = None,
+                cache_dir: str | os.PathLike | None = None,
                 progress: bool = True) -> BuildReport:
     """Build or update the index at ``out`` over ``items`` with the pipeline saved at
     ``pipeline_dir``.
@@ -181,6 +182,8 @@ def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | o
         source: where the items come from (``{"root": folder, …}``), kept in the manifest.
         batch_size: images embedded and committed together.
         engine, engine_params: the search engine (see :mod:`jointspace.index.engine`).
+        cache_dir: the feature cache the pipeline was fitted with, if any (features of
+            files already encoded are read from it).
     Returns:
         a :class:`BuildReport`.
     """
@@ -190,6 +193,7 @@ def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | o
         raise ValueError(f"batch_size is {batch_size}; expected at least 1")
     start = time.perf_counter()
     pipeline = Pipeline.load(pipeline_dir)
+    pipeline.cache_dir = cache_dir
     has_captions = any(item.captions for item in items)
     index = open_or_create(Path(out), pipeline, Path(pipeline_dir), has_captions, engine,
                            engine_params, source or {})
