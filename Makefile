@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FEATURES := $(HOME)/.cache/jointspace/features
+DEMO_SERVE ?= 0
+DEMO_PORT ?= 8000
 
 .PHONY: demo test test-slow lint bench bench-openclipart bench-pretrained setup system-deps clean
 
@@ -52,6 +54,24 @@ demo: setup
 	$(BIN)/jointspace fit --dataset openclipart:size=224:split=train+val \
 		--cache-dir $(FEATURES) --out runs/openclipart
 	$(BIN)/jointspace eval runs/openclipart --cache-dir $(FEATURES)
+	# a search engine over all of OpenClipArt with that pipeline: the index, a few searches,
+	# then the page (served when DEMO_SERVE=1; `make demo DEMO_SERVE=1`)
+	$(BIN)/jointspace index build runs/openclipart --dataset openclipart:size=224 \
+		--cache-dir $(FEATURES) --out runs/openclipart-index
+	$(BIN)/jointspace index info runs/openclipart-index
+	$(BIN)/jointspace search runs/openclipart-index "a red apple" -k 5
+	$(BIN)/jointspace search runs/openclipart-index "a map of europe" -k 5
+	$(BIN)/jointspace search runs/openclipart-index "a black cat" --not "white" -k 5 --paths
+	$(BIN)/jointspace search runs/openclipart-index --image \
+		"$$($(BIN)/jointspace search runs/openclipart-index 'a sailing ship' -k 1 --paths)" \
+		--collection captions -k 3
+	@if [ "$(DEMO_SERVE)" = 1 ]; then \
+		echo "search page: http://127.0.0.1:$(DEMO_PORT)/ (Ctrl+C stops)"; \
+		$(BIN)/jointspace serve runs/openclipart-index --port $(DEMO_PORT); \
+	else \
+		echo "search page: run 'make demo DEMO_SERVE=1', or '$(BIN)/jointspace serve" \
+			"runs/openclipart-index', then open http://127.0.0.1:$(DEMO_PORT)/"; \
+	fi
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -66,6 +86,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_encoders.py
 	$(BIN)/python benchmarks/bench_contrastive.py
 	$(BIN)/python benchmarks/bench_lit.py
+	$(BIN)/python benchmarks/bench_index.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -15,6 +15,8 @@ def serve(
     port: int = typer.Option(8000, help="Port."),
     max_upload_mb: float = typer.Option(10.0, help="Largest uploaded query image, in MB."),
     max_megapixels: float = typer.Option(25.0, help="Largest uploaded image, in megapixels."),
+    max_batch: int = typer.Option(
+        32, help="Most concurrent text queries embedded together (1: one at a time)."),
 ):
     """Serve an index: the search page at http://HOST:PORT/, the API at /search, /items,
     /health, and its documentation at /docs."""
@@ -25,7 +27,9 @@ def serve(
 
     limits = UploadLimits(max_bytes=int(max_upload_mb * 1e6),
                           max_pixels=int(max_megapixels * 1e6))
-    application = create_app(Retriever.load(index), limits)
+    if max_batch < 1:
+        raise ValueError(f"--max-batch is {max_batch}; expected at least 1")
+    application = create_app(Retriever.load(index), limits, max_batch=max_batch)
     console.print(f"serving {index} at http://{host}:{port}/  (API docs: /docs; "
                   "Ctrl+C stops)", highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")

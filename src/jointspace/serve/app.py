@@ -69,8 +69,14 @@ def _query_form() -> dict[str, Any]:
 
 
 def create_app(retriever: Retriever, limits: UploadLimits | None = None,
-               thumbnail_cache: int = 1024) -> FastAPI:
-    """The FastAPI app serving ``retriever``'s index."""
+               max_batch: int = 32, thumbnail_cache: int = 1024) -> FastAPI:
+    """The FastAPI app serving ``retriever``'s index.
+
+    Args:
+        limits: upload limits for query images.
+        max_batch: most text queries embedded together (1: no batching).
+        thumbnail_cache: thumbnails kept in memory.
+    """
     limits = limits or UploadLimits()
     collections = retriever.index.names
     for name in collections:
@@ -85,7 +91,7 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
             start += len(terms)
         return out
 
-    text_batcher = MicroBatcher(embed_terms)
+    text_batcher = MicroBatcher(embed_terms, max_batch=max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

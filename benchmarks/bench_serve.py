@@ -1,0 +1,191 @@
+"""Benchmark the search server under load: concurrent text → image queries over HTTP.
+
+What it measures
+----------------
+An index of ``--items`` (100,000) image vectors made by the demo pipeline (``runs/openclipart``
+from ``make demo``: MiniLM captions, EfficientNet-Lite0 images, the dual encoder): the 7,429
+real OpenClipArt images, filled up with near copies of them (each real vector plus a little
+noise, renormalized). ``jointspace serve`` runs as its own process on 127.0.0.1; ``--clients``
+(8) threads send OpenClipArt's test captions as text queries (k = 10) for ``--seconds`` (60),
+each waiting for its answer before sending the next.
+
+Reported: p50 / p99 latency, throughput (queries/s), errors (non-200 answers and failed
+requests), and the server's resident memory after a warm-up and at the end. The same load then
+runs for ``--compare-seconds`` with text batching off (``--max-batch 1``), side by side.
+Targets: p99 ≤ 50 ms, 0 errors, flat memory (growth ≤ 5% or 20 MB).
+
+Run (from the repository root, after ``make demo``)::
+
+    .venv/bin/python benchmarks/bench_serve.py           # ~2.5 minutes
+    .venv/bin/python benchmarks/bench_serve.py --quick   # 20,000 items, 10 s runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from common import Target, machine_info, targets_table, write_json
+from rich.console import Console
+from rich.table import Table
+
+OUT = Path(__file__).parent / "results" / "bench_serve.json"
+FEATURES = Path(os.environ.get("JOINTSPACE_CACHE", Path.home() / ".cache" / "jointspace")) \
+    / "features"
+console = Console()
+
+
+def make_index(pipeline_dir: Path, n_items: int, out: Path) -> list[str]:
+    """The benchmark index at ``out``; returns the query captions (the test split's)."""
+    from jointspace import Pipeline, load_dataset
+    from jointspace.index import Index
+    from jointspace.retrieval.build import IMAGES, _copy_pipeline, normalized
+    from jointspace.retrieval.scan import items_from_multiview
+
+    pipeline = Pipeline.load(pipeline_dir)
+    pipeline.cache_dir = FEATURES
+    data = load_dataset("openclipart", size=224)
+    items, root = items_from_multiview(data)
+    vectors = normalized(pipeline.transform_view("image", [str(it.file) for it in items]))
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, len(items), n_items - len(items))
+    noisy = vectors[source] + 0.05 * rng.normal(size=(len(source), vectors.shape[1])) \
+        / np.sqrt(vectors.shape[1])
+    all_vectors = np.concatenate([vectors, normalized(noisy)])
+    ids = [it.id for it in items] + [f"copy-{i}-of-{items[s].id}" for i, s in enumerate(source)]
+    meta = [{"path": it.path, "caption": it.caption} for it in items] + \
+        [{"path": items[s].path, "caption": items[s].caption} for s in source]
+    out.mkdir(parents=True)
+    _copy_pipeline(pipeline_dir, out)
+    index = Index.create(out, {IMAGES: {"view": "image", "dim": all_vectors.shape[1]}},
+                         fingerprint=pipeline.fingerprint, source={"root": str(root)})
+    index.collection().add(ids, all_vectors, meta)
+    index.compact()
+    test = load_dataset("openclipart", size=224, split="test")
+    return sorted(set(test.views["text"]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def client(url: str, queries: list[str], seed: int, deadline: float, out: list) -> None:
+    rng = np.random.default_rng(seed)
+    with httpx.Client(timeout=30) as http:
+        while time.perf_counter() < deadline:
+            query = queries[int(rng.integers(len(queries)))]
+            start = time.perf_counter()
+            try:
+                ok = http.post(f"{url}/search", json={"text": query, "k": 10}).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            out.append((time.perf_counter() - start, ok))
+
+
+def load_test(index: Path, queries: list[str], clients: int, seconds: float,
+              max_batch: int) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    exe = str(Path(sys.executable).with_name("jointspace"))
+    proc = subprocess.Popen([exe, "serve", str(index), "--port", str(port),
+                             "--max-batch", str(max_batch)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"no server: {proc.stderr.read()}") from None
+                time.sleep(0.2)
+        warm: list = []
+        client(url, queries, 99, time.perf_counter() + 3, warm)
+        rss_start = rss_mb(proc.pid)
+        results: list = []
+        end = time.perf_counter() + seconds
+        threads = [threading.Thread(target=client, args=(url, queries, i, end, results))
+                   for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rss_end = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    latency = np.array([r[0] for r in results]) * 1e3
+    return {"max_batch": max_batch, "seconds": seconds, "queries": len(results),
+            "qps": len(results) / seconds, "p50_ms": float(np.percentile(latency, 50)),
+            "p99_ms": float(np.percentile(latency, 99)),
+            "errors": int(sum(not r[1] for r in results)),
+            "rss_start_mb": rss_start, "rss_end_mb": rss_end}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pipeline", type=Path, default=Path("runs/openclipart"))
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--compare-seconds", type=float, default=20)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    if args.quick:
+        args.items, args.seconds, args.compare_seconds = 20_000, 10, 10
+    if not (args.pipeline / "manifest.json").is_file():
+        sys.exit(f"no pipeline at {args.pipeline}: run `make demo` first (or pass --pipeline)")
+    with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
+        index = Path(tmp) / "index"
+        console.print(f"building a {args.items:,}-item index …")
+        queries = make_index(args.pipeline, args.items, index)
+        runs = []
+        for max_batch, seconds in ((32, args.seconds), (1, args.compare_seconds)):
+            console.print(f"{args.clients} clients for {seconds:.0f} s, max batch {max_batch} …")
+            runs.append(load_test(index, queries, args.clients, seconds, max_batch))
+    table = Table(title=f"text → image search over HTTP, {args.items:,} items, "
+                        f"{args.clients} clients")
+    for col in ("text batching", "queries", "q/s", "p50 ms", "p99 ms", "errors",
+                "memory MB (start → end)"):
+        table.add_column(col, justify="right")
+    for r in runs:
+        table.add_row("on (≤ 32)" if r["max_batch"] > 1 else "off", f"{r['queries']:,}",
+                      f"{r['qps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                      str(r["errors"]), f"{r['rss_start_mb']:.0f} → {r['rss_end_mb']:.0f}")
+    console.print(table)
+    main_run = runs[0]
+    growth = main_run["rss_end_mb"] - main_run["rss_start_mb"]
+    targets = [
+        Target("p99 ms", main_run["p99_ms"], "≤ 50", main_run["p99_ms"] <= 50),
+        Target("errors", main_run["errors"], "= 0", main_run["errors"] == 0),
+        Target("memory growth MB", growth, "≤ 5% or 20 MB",
+               growth <= max(20.0, 0.05 * main_run["rss_start_mb"])),
+    ]
+    console.print(targets_table(targets, ".1f"))
+    write_json(args.out, {"machine": machine_info(["fastapi", "uvicorn", "faiss-cpu"]),
+                          "args": {k: str(v) for k, v in vars(args).items()}, "runs": runs,
+                          "targets": [t.__dict__ for t in targets]})
+
+
+if __name__ == "__main__":
+    main()
