@@ -66,13 +66,19 @@ def _imports(path: Path) -> set[str]:
 
 
 #: package → the jointspace packages it must never import (upper layers)
+UPPER = ("pipeline", "index", "retrieval", "serve", "bench", "cli")
 FORBIDDEN = {
-    "data": ("encoders", "models", "pipeline", "bench", "cli", "train", "losses"),
-    "encoders": ("models", "pipeline", "bench", "cli", "train", "losses"),
-    "metrics": ("encoders", "models", "pipeline", "bench", "cli", "train", "losses"),
-    "train": ("models", "pipeline", "bench", "cli", "encoders"),
-    "losses": ("models", "pipeline", "bench", "cli", "encoders"),
-    "models": ("pipeline", "bench", "cli"),
+    "data": ("encoders", "models", "train", "losses", *UPPER),
+    "encoders": ("models", "train", "losses", *UPPER),
+    "metrics": ("encoders", "models", "train", "losses", *UPPER),
+    "train": ("models", "encoders", *UPPER),
+    "losses": ("models", "encoders", *UPPER),
+    "models": UPPER,
+    "index": ("data", "encoders", "metrics", "models", "train", "losses", *UPPER[:1],
+              *UPPER[2:]),
+    "pipeline": ("index", "retrieval", "serve", "bench", "cli"),
+    "retrieval": ("serve", "bench", "cli"),
+    "serve": ("bench", "cli"),
 }
 
 
