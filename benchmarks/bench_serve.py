@@ -10,8 +10,10 @@ noise, renormalized). ``jointspace serve`` runs as its own process on 127.0.0.1;
 each waiting for its answer before sending the next.
 
 Reported: p50 / p99 latency, throughput (queries/s), errors (non-200 answers and failed
-requests), and the server's resident memory after a warm-up and at the end. The same load then
-runs for ``--compare-seconds`` with text batching off (``--max-batch 1``), side by side.
+requests), and the server's resident memory after a 10 s warm-up under the same load and at
+the end. The same load then
+runs for ``--compare-seconds`` with batching off (``--max-batch 1``: each query embedded and
+searched alone), side by side.
 Targets: p99 ≤ 50 ms, 0 errors, flat memory (growth ≤ 5% or 20 MB).
 
 Run (from the repository root, after ``make demo``)::
@@ -42,6 +44,7 @@ OUT = Path(__file__).parent / "results" / "bench_serve.json"
 FEATURES = Path(os.environ.get("JOINTSPACE_CACHE", Path.home() / ".cache" / "jointspace")) \
     / "features"
 console = Console()
+WARM_UP = 10.0  # seconds of the same load before memory and latency are measured
 
 
 def make_index(pipeline_dir: Path, n_items: int, out: Path) -> list[str]:
@@ -100,6 +103,17 @@ def client(url: str, queries: list[str], seed: int, deadline: float, out: list) 
             out.append((time.perf_counter() - start, ok))
 
 
+def run_clients(url: str, queries: list[str], clients: int, seconds: float, out: list) -> None:
+    """``clients`` threads sending queries for ``seconds``; (latency, ok) pairs into out."""
+    end = time.perf_counter() + seconds
+    threads = [threading.Thread(target=client, args=(url, queries, i, end, out))
+               for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def load_test(index: Path, queries: list[str], clients: int, seconds: float,
               max_batch: int) -> dict:
     port = free_port()
@@ -118,17 +132,10 @@ def load_test(index: Path, queries: list[str], clients: int, seconds: float,
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"no server: {proc.stderr.read()}") from None
                 time.sleep(0.2)
-        warm: list = []
-        client(url, queries, 99, time.perf_counter() + 3, warm)
+        run_clients(url, queries, clients, WARM_UP, [])  # the same load, not measured
         rss_start = rss_mb(proc.pid)
         results: list = []
-        end = time.perf_counter() + seconds
-        threads = [threading.Thread(target=client, args=(url, queries, i, end, results))
-                   for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_clients(url, queries, clients, seconds, results)
         rss_end = rss_mb(proc.pid)
     finally:
         proc.terminate()

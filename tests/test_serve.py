@@ -209,6 +209,15 @@ def test_the_micro_batcher_groups_concurrent_calls_and_keeps_their_order():
     assert sum(batcher.batches) == 10 and max(batcher.batches) == 4
     assert len(batcher.batches) < 10  # calls were grouped
 
+    picky = MicroBatcher(lambda items: [ValueError(i) if i % 2 else i for i in items])
+
+    async def some_fail():
+        return await asyncio.gather(*(picky(i) for i in range(4)), return_exceptions=True)
+
+    answers = asyncio.run(some_fail())  # an exception as a result reaches its caller only
+    assert answers[0] == 0 and answers[2] == 2
+    assert isinstance(answers[1], ValueError) and isinstance(answers[3], ValueError)
+
     failing = MicroBatcher(lambda items: 1 / 0)
 
     async def fails():

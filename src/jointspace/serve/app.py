@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,20 @@ class SearchQuery(BaseModel):
                                    "first, images).")
 
 
+@dataclass
+class SearchJob:
+    """One query on its way through the batch: text terms still to embed, the other parts
+    already vectors, and where and how to search."""
+
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+    parts: dict[str, np.ndarray]
+    weights: dict[str, float] | None
+    k: int
+    collection: str
+    filter: dict[str, Any] | None
+
+
 def _query_form() -> dict[str, Any]:
     """The OpenAPI description of /search's two body types."""
     schema = SearchQuery.model_json_schema()
@@ -74,7 +89,7 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
 
     Args:
         limits: upload limits for query images.
-        max_batch: most text queries embedded together (1: no batching).
+        max_batch: most queries answered together (1: one at a time).
         thumbnail_cache: thumbnails kept in memory.
     """
     limits = limits or UploadLimits()
@@ -82,25 +97,50 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
     for name in collections:
         retriever.index.collection(name)  # load every collection before the first request
 
-    def embed_terms(batches: list[tuple[str, ...]]) -> list[np.ndarray]:
-        flat = [term for terms in batches for term in terms]
-        vectors = retriever.embed("text", flat)
-        out, start = [], 0
-        for terms in batches:
-            out.append(vectors[start : start + len(terms)])
-            start += len(terms)
-        return out
+    def answer(jobs: list[SearchJob]) -> list[Any]:
+        """Many queries at once: every text term embedded in one call, then one search per
+        collection for the unfiltered queries (the matrix is read once for all of them)."""
+        terms = [t for job in jobs for t in job.positive + job.negative]
+        embedded = retriever.embed("text", terms) if terms else None
+        results: list[Any] = [None] * len(jobs)
+        vectors: dict[int, np.ndarray] = {}
+        start = 0
+        for i, job in enumerate(jobs):
+            n = len(job.positive) + len(job.negative)
+            parts = dict(job.parts)
+            if n:
+                parts["text"] = signed_sum(embedded[start : start + n], len(job.positive))
+            start += n
+            try:
+                vectors[i] = combine(parts, job.weights)
+            except ValueError as exc:
+                results[i] = exc
+        for name in {job.collection for job in jobs}:
+            target = retriever.index.collection(name)
+            plain = [i for i in vectors if jobs[i].collection == name and jobs[i].filter is None]
+            if plain:
+                k = max(jobs[i].k for i in plain)
+                hits = target.search(np.stack([vectors[i] for i in plain]), k=k)
+                for i, found in zip(plain, hits):
+                    results[i] = found[: jobs[i].k]
+            for i in vectors:
+                if jobs[i].collection == name and jobs[i].filter is not None:
+                    try:
+                        results[i] = target.search(vectors[i], jobs[i].k, jobs[i].filter)[0]
+                    except ValueError as exc:
+                        results[i] = exc
+        return results
 
-    text_batcher = MicroBatcher(embed_terms, max_batch=max_batch)
+    batcher = MicroBatcher(answer, max_batch=max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        text_batcher.close()
+        batcher.close()
 
     app = FastAPI(title="jointspace search", version="1", lifespan=lifespan, docs_url=None,
                   redoc_url=None, description=(__doc__ or "").split("\n\n")[1])
-    app.state.retriever, app.state.text_batcher = retriever, text_batcher
+    app.state.retriever, app.state.batcher = retriever, batcher
     add_offline_docs(app)
 
     def collection(name: str | None) -> Any:
@@ -115,12 +155,11 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
         out["thumbnail"] = f"/items/{hit['key']}/thumbnail?collection={coll}"
         return out
 
-    async def query_vector(q: SearchQuery, image: np.ndarray | None) -> np.ndarray:
+    async def make_job(q: SearchQuery, image: np.ndarray | None) -> SearchJob:
+        """The query's parts that are not text are computed here (an image is embedded in a
+        worker thread, a stored item's vector looked up); its text goes to the batch."""
+        positive, negative = split_terms(q.text) if q.text is not None else ([], [])
         parts: dict[str, np.ndarray] = {}
-        if q.text is not None:
-            positive, negative = split_terms(q.text)
-            embedded = await text_batcher(tuple(positive + negative))
-            parts["text"] = signed_sum(embedded, len(positive))
         if image is not None:
             parts["image"] = (await run_in_threadpool(retriever.embed, "image", [image]))[0]
         if q.vector is not None:
@@ -130,7 +169,10 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
             if not source.rows([q.item])[0]:
                 raise HTTPException(404, f"no item {q.item} in collection {source.name!r}")
             parts["item"] = source.vectors_of([q.item])[0]
-        return combine(parts, q.weights)
+        if not parts and not positive and not negative:
+            raise ValueError("empty query: give text, an image, a vector or an item")
+        return SearchJob(tuple(positive), tuple(negative), parts, q.weights, q.k,
+                         collection(q.collection).name, q.filter)
 
     async def read_query(request: Request) -> tuple[SearchQuery, np.ndarray | None]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -184,11 +226,10 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
     async def search(request: Request) -> dict[str, Any]:
         start = time.perf_counter()
         q, image = await read_query(request)
-        target = collection(q.collection)
-        vector = await query_vector(q, image)
-        hits = await run_in_threadpool(target.search, vector, q.k, q.filter)
-        return {"collection": target.name, "took_ms": 1e3 * (time.perf_counter() - start),
-                "results": [hit_json(h, target.name) for h in hits[0]]}
+        job = await make_job(q, image)
+        hits = await batcher(job)
+        return {"collection": job.collection, "took_ms": 1e3 * (time.perf_counter() - start),
+                "results": [hit_json(h, job.collection) for h in hits]}
 
     def item_row(key: int, coll: str | None) -> tuple[Any, dict[str, Any]]:
         target = collection(coll)

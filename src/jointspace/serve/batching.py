@@ -13,7 +13,9 @@ from typing import Any
 
 
 class MicroBatcher:
-    """Call ``fn(items) -> results`` (same length, same order) for batches of items.
+    """Call ``fn(items) -> results`` (same length, same order) for batches of items. A result
+    that is an exception is raised to its own caller only; an exception raised by ``fn``
+    reaches every caller of the batch.
 
     Args:
         fn: the batched function; runs in a worker thread, one batch at a time.
@@ -51,7 +53,11 @@ class MicroBatcher:
                         future.set_exception(exc)
                 continue
             for (_, future), result in zip(batch, results):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
 
     def close(self) -> None:
