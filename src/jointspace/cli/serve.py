@@ -20,6 +20,11 @@ def serve(
 ):
     """Serve an index: the search page at http://HOST:PORT/, the API at /search, /items,
     /health, and its documentation at /docs."""
+    import os
+
+    # idle OpenMP workers (FAISS, torch) sleep instead of spinning: the server's other
+    # threads get the cores (measured by benchmarks/bench_serve.py); set before they start
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     from jointspace.retrieval import Retriever

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 _loaded: dict[tuple[str, str], Any] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # a loader may load another model (the ONNX export reads torch)
 
 
 def cached_model(kind: str, key: str, load: Callable[[], Any]) -> Any:

@@ -96,6 +96,7 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
     collections = retriever.index.names
     for name in collections:
         retriever.index.collection(name)  # load every collection before the first request
+    warm_up(retriever)
 
     def answer(jobs: list[SearchJob]) -> list[Any]:
         """Many queries at once: every text term embedded in one call, then one search per
@@ -260,7 +261,10 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
 
     @app.get("/health", summary="Status, collections and sizes")
     def health() -> dict[str, Any]:
+        sizes = batcher.batches
         return {"status": "ok", "pipeline": retriever.index.fingerprint,
+                "batches": {"recent": len(sizes),
+                            "mean_size": float(np.mean(sizes)) if sizes else None},
                 "collections": {name: {"items": len(retriever.index.collection(name)),
                                        "view": retriever.index.collection(name).view}
                                 for name in collections}}
@@ -270,6 +274,15 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
         return HTMLResponse(PAGE.read_text())
 
     return app
+
+
+def warm_up(retriever: Retriever) -> None:
+    """Load the query encoders now (the first request would otherwise wait seconds)."""
+    views = retriever.pipeline.view_names
+    if "text" in views:
+        retriever.embed("text", ["warm up"])
+    if "image" in views:
+        retriever.embed("image", [np.full((64, 64, 3), 255, np.uint8)])
 
 
 def add_offline_docs(app: FastAPI) -> None:
