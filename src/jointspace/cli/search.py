@@ -62,7 +62,7 @@ def index_build(
         "auto", help="Search engine: auto (exact up to 200,000 items, then ivf), exact, "
         "hnsw or ivf."),
     engine_params: str = typer.Option(
-        None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw) or 'nprobe=16' (ivf)."),
+        None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw) or 'nprobe=32' (ivf)."),
     batch_size: int = typer.Option(256, help="Images embedded and committed together."),
     cache_dir: str = typer.Option(None, help="Feature cache (e.g. the one `fit` used)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
