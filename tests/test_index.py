@@ -182,3 +182,20 @@ def test_a_writer_killed_mid_write_leaves_the_last_version_whole(tmp_path):
     assert c.search(np.ones(64), k=3)[0]
     c.add(["after"], np.ones((1, 64)))  # and it can be written again
     assert len(Index.open(path).collection()) == n + 1
+
+
+@pytest.mark.parametrize("n_queries", [1, 5, 19, 20, 40])
+def test_exact_engine_paths_agree_with_brute_force(n_queries):
+    from jointspace.index.engine import small_batch_knn
+
+    x = clustered(5000, 32, seed=4)
+    q = clustered(n_queries, 32, seed=5)
+    want_scores, want = brute_force(q, x, np.arange(len(x)), 10)
+    engine = VectorEngine(32, "exact")
+    engine.reset(np.arange(len(x)) * 7, x)  # keys are not positions
+    scores, keys = engine.search(q, 10)
+    np.testing.assert_array_equal(keys, want * 7)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    blocked_scores, blocked = small_batch_knn(q, x, 10, block=999)  # top-k merged over blocks
+    np.testing.assert_array_equal(blocked, want)
+    np.testing.assert_allclose(blocked_scores, want_scores, atol=1e-5)
