@@ -14,7 +14,8 @@ requests), and the server's resident memory after a 10 s warm-up under the same 
 the end. The same load then
 runs against the same index searched by IVF (nprobe 64, its recall@10 against exact search
 on the query captions reported), and for ``--compare-seconds`` with batching off
-(``--max-batch 1``: each query embedded and searched alone), side by side.
+(``--max-batch 1``: each query embedded and searched alone), and with the captions sent as
+ready-made vectors (the serving stack without the text encoder), side by side.
 Targets: p99 ≤ 50 ms, 0 errors, flat memory (growth ≤ 5% or 20 MB).
 
 Run (from the repository root, after ``make demo``)::
@@ -79,7 +80,7 @@ def make_index(pipeline_dir: Path, n_items: int, out: Path) -> list[str]:
     return sorted(set(test.views["text"]))
 
 
-def ivf_copy(index: Path, out: Path, params: dict) -> float:
+def ivf_copy(index: Path, out: Path, params: dict, captions: list[str]) -> float:
     """A copy of ``index`` searched by IVF with ``params`` (its structure built and saved);
     returns its recall@10 against exact search on the query captions' vectors."""
     import shutil
@@ -93,7 +94,7 @@ def ivf_copy(index: Path, out: Path, params: dict) -> float:
     ivf.collection()  # builds the IVF structure
     ivf.save_engines()
     retriever = Retriever.load(out)
-    queries = retriever.embed("text", QUERIES[0])
+    queries = retriever.embed("text", captions)
     coll = retriever.index.collection()
     exact = VectorEngine(coll.dim, "exact")
     exact.reset(coll.engine.keys, coll.engine.vectors)
@@ -102,7 +103,12 @@ def ivf_copy(index: Path, out: Path, params: dict) -> float:
     return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
 
 
-QUERIES: list[list[str]] = []  # the query captions, once read
+def query_vectors(index: Path, queries: list[str]) -> list[dict]:
+    """The captions embedded once, as vector queries: the server's cost without its encoder."""
+    from jointspace.retrieval import Retriever
+
+    vectors = Retriever.load(index).embed("text", queries)
+    return [{"vector": [round(float(x), 6) for x in v], "k": 10} for v in vectors]
 
 
 def free_port() -> int:
@@ -118,20 +124,20 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def client(url: str, queries: list[str], seed: int, deadline: float, out: list) -> None:
+def client(url: str, queries: list[dict], seed: int, deadline: float, out: list) -> None:
     rng = np.random.default_rng(seed)
     with httpx.Client(timeout=30) as http:
         while time.perf_counter() < deadline:
             query = queries[int(rng.integers(len(queries)))]
             start = time.perf_counter()
             try:
-                ok = http.post(f"{url}/search", json={"text": query, "k": 10}).status_code == 200
+                ok = http.post(f"{url}/search", json=query).status_code == 200
             except httpx.HTTPError:
                 ok = False
             out.append((time.perf_counter() - start, ok))
 
 
-def run_clients(url: str, queries: list[str], clients: int, seconds: float, out: list) -> None:
+def run_clients(url: str, queries: list[dict], clients: int, seconds: float, out: list) -> None:
     """``clients`` threads sending queries for ``seconds``; (latency, ok) pairs into out."""
     end = time.perf_counter() + seconds
     threads = [threading.Thread(target=client, args=(url, queries, i, end, out))
@@ -142,7 +148,7 @@ def run_clients(url: str, queries: list[str], clients: int, seconds: float, out:
         t.join()
 
 
-def load_test(index: Path, queries: list[str], clients: int, seconds: float,
+def load_test(index: Path, queries: list[dict], clients: int, seconds: float,
               max_batch: int) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -194,25 +200,27 @@ def main() -> None:
         index = Path(tmp) / "index"
         console.print(f"building a {args.items:,}-item index …")
         queries = make_index(args.pipeline, args.items, index)
-        QUERIES.append(queries)
-        recall = ivf_copy(index, Path(tmp) / "index-ivf", IVF)
+        recall = ivf_copy(index, Path(tmp) / "index-ivf", IVF, queries)
         runs = []
-        for engine, max_batch, seconds in (("exact", 32, args.seconds),
-                                           ("ivf", 32, args.seconds),
-                                           ("exact", 1, args.compare_seconds)):
-            console.print(f"{engine}: {args.clients} clients for {seconds:.0f} s, "
-                          f"max batch {max_batch} …")
+        payloads = {"text": [{"text": q, "k": 10} for q in queries],
+                    "vector": query_vectors(index, queries)}
+        for kind, engine, max_batch, seconds in (("text", "exact", 32, args.seconds),
+                                                 ("text", "ivf", 32, args.seconds),
+                                                 ("text", "exact", 1, args.compare_seconds),
+                                                 ("vector", "exact", 32, args.compare_seconds)):
+            console.print(f"{kind} queries, {engine}: {args.clients} clients for "
+                          f"{seconds:.0f} s, max batch {max_batch} …")
             where = index if engine == "exact" else Path(tmp) / "index-ivf"
-            run = load_test(where, queries, args.clients, seconds, max_batch)
-            runs.append({"engine": engine, "recall@10": 1.0 if engine == "exact" else recall,
-                         **run})
-    table = Table(title=f"text → image search over HTTP, {args.items:,} items, "
+            run = load_test(where, payloads[kind], args.clients, seconds, max_batch)
+            runs.append({"query": kind, "engine": engine,
+                         "recall@10": 1.0 if engine == "exact" else recall, **run})
+    table = Table(title=f"search over HTTP, {args.items:,} items, "
                         f"{args.clients} clients")
-    for col in ("engine", "recall@10", "batching", "queries", "q/s", "p50 ms", "p99 ms",
+    for col in ("query", "engine", "recall@10", "batching", "queries", "q/s", "p50 ms", "p99 ms",
                 "errors", "memory MB (start → end)"):
         table.add_column(col, justify="right")
     for r in runs:
-        table.add_row(r["engine"], f"{r['recall@10']:.3f}",
+        table.add_row(r["query"], r["engine"], f"{r['recall@10']:.3f}",
                       "on (≤ 32)" if r["max_batch"] > 1 else "off", f"{r['queries']:,}",
                       f"{r['qps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
                       str(r["errors"]), f"{r['rss_start_mb']:.0f} → {r['rss_end_mb']:.0f}")
