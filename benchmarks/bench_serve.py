@@ -54,7 +54,7 @@ def make_index(pipeline_dir: Path, n_items: int, out: Path) -> list[str]:
     """The benchmark index at ``out``; returns the query captions (the test split's)."""
     from jointspace import Pipeline, load_dataset
     from jointspace.index import Index
-    from jointspace.retrieval.build import IMAGES, _copy_pipeline, normalized
+    from jointspace.retrieval.build import IMAGES, copy_pipeline, normalized
     from jointspace.retrieval.scan import items_from_multiview
 
     pipeline = Pipeline.load(pipeline_dir)
@@ -71,7 +71,7 @@ def make_index(pipeline_dir: Path, n_items: int, out: Path) -> list[str]:
     meta = [{"path": it.path, "caption": it.caption} for it in items] + \
         [{"path": items[s].path, "caption": items[s].caption} for s in source]
     out.mkdir(parents=True)
-    _copy_pipeline(pipeline_dir, out)
+    copy_pipeline(pipeline_dir, out)
     index = Index.create(out, {IMAGES: {"view": "image", "dim": all_vectors.shape[1]}},
                          fingerprint=pipeline.fingerprint, source={"root": str(root)})
     index.collection().add(ids, all_vectors, meta)

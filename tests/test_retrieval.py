@@ -153,3 +153,16 @@ def test_an_index_refuses_another_pipeline(photo_pipeline, folder, tmp_path):
         Retriever.load(tmp_path / "ix", pipeline=tmp_path / "other")
     with pytest.raises(ValueError, match="built by another pipeline"):
         build(tmp_path / "other", root, captions, tmp_path / "ix")
+
+
+def test_captions_given_later_get_their_collection(photo_pipeline, folder, tmp_path):
+    root, captions = folder
+    build_index(photo_pipeline, scan_folder(root), tmp_path / "ix", progress=False)
+    assert Index.open(tmp_path / "ix").names == ["images"]
+    report = build(photo_pipeline, root, captions, tmp_path / "ix")
+    assert (report.embedded, report.touched, report.captions_embedded) == (0, 24, 48)
+    ix = Index.open(tmp_path / "ix")
+    assert ix.names == ["images", "captions"] and len(ix.collection("captions")) == 48
+    hit = Retriever.load(tmp_path / "ix").search(text="galaxies in deep space", k=1,
+                                                collection="captions")[0]
+    assert hit["caption"] == "galaxies in deep space"

@@ -150,6 +150,18 @@ class Index:
             )
         return self._collections[name]
 
+    def add_collection(self, name: str, view: str, dim: int) -> Collection:
+        """A new, empty collection in this index (e.g. captions indexed later)."""
+        if name in self.manifest["collections"]:
+            raise ValueError(f"index {self.path} already has a collection {name!r}")
+        if not name.isidentifier():
+            raise ValueError(f"collection name {name!r}; expected letters, digits and _")
+        if name not in _table_names(self._db):
+            self._db.create_table(name, schema=schema(int(dim)))
+        collections = {**self.manifest["collections"], name: {"view": view, "dim": int(dim)}}
+        self.update_manifest(collections=collections)
+        return self.collection(name)
+
     def update_manifest(self, **fields: Any) -> None:
         """Change top-level manifest fields (e.g. ``source``), atomically."""
         self.manifest.update(fields)

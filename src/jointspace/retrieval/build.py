@@ -50,7 +50,8 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _copy_pipeline(pipeline_dir: Path, out: Path) -> None:
+def copy_pipeline(pipeline_dir: Path, out: Path) -> None:
+    """Copy the pipeline directory into ``out/pipeline`` (replacing a previous copy)."""
     target = out / "pipeline"
     tmp = out / ".pipeline.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -79,6 +80,8 @@ def open_or_create(out: Path, pipeline: Any, pipeline_dir: Path, has_captions: b
                 "build into a new --out"
             )
         index.update_manifest(source=source)
+        if has_captions and CAPTIONS not in index.names:  # captions given for the first time
+            index.add_collection(CAPTIONS, "text", index.collection(IMAGES).dim)
         return index
     model = pipeline.model
     dim = int(getattr(model, "n_components_", model.n_components))
@@ -86,7 +89,7 @@ def open_or_create(out: Path, pipeline: Any, pipeline_dir: Path, has_captions: b
     if has_captions:
         collections[CAPTIONS] = {"view": "text", "dim": dim}
     out.mkdir(parents=True, exist_ok=True)
-    _copy_pipeline(pipeline_dir, out)
+    copy_pipeline(pipeline_dir, out)
     return Index.create(out, collections, fingerprint=pipeline.fingerprint, engine=engine,
                         engine_params=engine_params, source=source)
 
