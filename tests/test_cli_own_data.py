@@ -92,6 +92,16 @@ def test_fit_and_eval_a_pipeline_on_a_folder_and_captions_file(user_folder, tmp_
                    "rocket/2.png,a rocket\n")  # fmt: skip
     other = json.loads(run("eval", out, "--images", root, "--captions", new, "--json").stdout)
     assert other["n_samples"] == 3 and other["relevance"] == "caption"
+    # a path that leaves the images folder is skipped unless --allow-outside-paths
+    outside = tmp_path / "outside.csv"
+    outside.write_text(new.read_text() + f"../{root.name}/flower/0.png,a pink flower\n"
+                       f"{root / 'hubble' / '0.png'},galaxies\n")
+    refused = run("eval", out, "--images", root / "chelsea", "--captions", outside, "--json",
+                  ok=False)
+    assert refused.returncode == 2 and "outside the folder" in refused.stderr
+    allowed = run("eval", out, "--images", root / "chelsea", "--captions", outside, "--json",
+                  "--allow-outside-paths")
+    assert json.loads(allowed.stdout)["n_samples"] == 2  # the flower and the galaxies
     text = run("eval", out).stdout
     assert "caption relevance" in text and "ceiling" in text
 

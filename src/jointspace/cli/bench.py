@@ -25,6 +25,7 @@ from jointspace.cli.common import (
     user_errors,
 )
 from jointspace.cli.data_source import (
+    ALLOW_OUTSIDE,
     CAPTIONS,
     COLUMNS,
     DATASET,
@@ -52,6 +53,7 @@ def bench(
     text_columns: str = TEXT_COLUMNS,
     label_column: str = LABEL_COLUMN,
     separator: str = SEPARATOR,
+    allow_outside: bool = ALLOW_OUTSIDE,
     models: str = typer.Option(
         "cca,pls,kcca",
         help="Comma-separated model names, each with optional options: "

@@ -33,6 +33,10 @@ TEXT_COLUMNS = typer.Option(
 )
 LABEL_COLUMN = typer.Option(None, help="Optional column of class labels.")
 SEPARATOR = typer.Option(None, help="Splits multi-value text cells, e.g. '|' for 'red|apple'.")
+ALLOW_OUTSIDE = typer.Option(
+    False, "--allow-outside-paths",
+    help="Accept image paths in --captions that leave --images (../, absolute, symlinks "
+    "pointing outside); by default such rows are skipped and reported.")
 TRAIN_GROUPS = typer.Option(
     None,
     help="Training positives: instance (each image with its own captions; the default) or "
@@ -54,6 +58,7 @@ class DataSource:
     text_columns: str = "caption"
     label_column: str | None = None
     separator: str | None = None
+    allow_outside: bool = False
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> DataSource:
@@ -150,6 +155,7 @@ class DataSource:
                 caption_column=texts[0] if len(texts) == 1 else texts,
                 label_column=self.label_column,
                 separator=self.separator,
+                allow_outside=self.allow_outside,
             )
         data.meta["name"] = self.name
         report_skipped(data)
@@ -157,7 +163,7 @@ class DataSource:
 
     def describe(self) -> dict[str, Any]:
         """The options as JSON, paths made absolute (so `eval` finds the data again)."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
         for key in ("images", "captions", "table"):
             if key in out:
                 out[key] = str(Path(out[key]).expanduser().resolve())

@@ -24,6 +24,7 @@ from jointspace.cli.common import (
     user_errors,
 )
 from jointspace.cli.data_source import (
+    ALLOW_OUTSIDE,
     CAPTIONS,
     COLUMNS,
     DATASET,
@@ -57,6 +58,7 @@ def fit(
     text_columns: str = TEXT_COLUMNS,
     label_column: str = LABEL_COLUMN,
     separator: str = SEPARATOR,
+    allow_outside: bool = ALLOW_OUTSIDE,
     model: str = typer.Option(
         None,
         help="Model spec, e.g. cca, dcca, dual-encoder:loss=siglip (default: the measured best "
@@ -158,6 +160,7 @@ def evaluate_cmd(
     text_columns: str = TEXT_COLUMNS,
     label_column: str = LABEL_COLUMN,
     separator: str = SEPARATOR,
+    allow_outside: bool = ALLOW_OUTSIDE,
     relevance: str = RELEVANCE_OPTION,
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),

@@ -20,6 +20,7 @@ from jointspace.data.caption_files import join_text, read_records, skip_row
 from jointspace.data.multiview import MultiView
 
 PathLike = str | os.PathLike
+MISSING_TEXT = ("nan", "none", "null", "n/a")  # captions that are a missing value, not words
 
 
 def _existing(path: PathLike, what: str) -> Path:
@@ -43,11 +44,11 @@ def _check_image(file: Path) -> str | None:
             else:
                 cairosvg.svg2png(url=str(file), output_width=8, output_height=8)
         else:
-            from PIL import Image
+            from jointspace.data.image_files import open_image
 
-            with Image.open(file) as im:  # structure and checksums, whatever
-                im.verify()  # ImageFile.LOAD_TRUNCATED_IMAGES says
-            with Image.open(file) as im:
+            with open_image(file) as im:  # size first, then structure and checksums,
+                im.verify()  # whatever ImageFile.LOAD_TRUNCATED_IMAGES says
+            with open_image(file) as im:
                 im.load()
     except Exception as e:  # any decoder failure means a broken file: reported, not raised
         return f"unreadable image: {type(e).__name__}: {e}"
@@ -59,10 +60,26 @@ def _check_audio(file: Path) -> str | None:
     import soundfile as sf
 
     try:
-        frames = sf.info(str(file)).frames
+        info = sf.info(str(file))
     except Exception as e:  # libsndfile refuses the file: reported, not raised
         return f"unreadable audio: {type(e).__name__}: {e}"
-    return None if frames > 0 else "empty audio: 0 frames"
+    if info.samplerate < 1 or info.channels < 1:
+        return f"impossible audio header: {info.samplerate} Hz, {info.channels} channels"
+    return None if info.frames > 0 else "empty audio: 0 frames"
+
+
+def _file_problem(file: Path, root: Path, allow_outside: bool,
+                  check: Callable | None) -> str | None:
+    """Why a caption file's row cannot use ``file`` (outside the folder, missing, bad name,
+    undecodable), or None."""
+    try:
+        if not allow_outside and not file.resolve().is_relative_to(root):
+            return f"outside the folder: {file} (pass allow_outside=True to allow it)"
+        if not file.is_file():
+            return f"missing file: {file}"
+    except (OSError, RuntimeError) as e:  # a name too long, a symlink loop
+        return f"bad file name: {getattr(e, 'strerror', None) or e}"
+    return check(file) if check else None
 
 
 def _load_pairs(
@@ -73,6 +90,7 @@ def _load_pairs(
     check: Callable | None,
     text_columns: int = 1,
     separator: str | None = None,
+    allow_outside: bool = False,
 ) -> MultiView:
     """Body of `from_folder` / `from_audio_folder`; ``columns`` = file, ``text_columns``
     caption columns (joined by `_join_text`)[, label]."""
@@ -93,10 +111,11 @@ def _load_pairs(
         name, file = values[0] or "", root_dir / (values[0] or "")
         reason = next((f"missing column {c!r}" for c, v in zip(names, values) if v is None), None)
         reason = reason or next((f"empty {c}" for c, v in zip(names, values) if not v), None)
+        if reason is None and values[1].lower() in MISSING_TEXT:
+            reason = f"missing value: {caption_name} reads {values[1]!r}"
         if reason is None:
             if file not in verdict:
-                ok = file.is_file()
-                verdict[file] = (check and check(file)) if ok else f"missing file: {file}"
+                verdict[file] = _file_problem(file, root_dir, allow_outside, check)
             reason = verdict[file]
         if reason:
             skipped.append(skip_row(line, name or text, reason))
@@ -143,6 +162,7 @@ def from_folder(
     label_column: str | None = None,
     check_images: bool = True,
     separator: str | None = None,
+    allow_outside: bool = False,
 ) -> MultiView:
     """Image–caption pairs from a folder of images and a caption file.
 
@@ -161,13 +181,16 @@ def from_folder(
             values are joined by ", " in the caption.
         check_images: decode every image once (Pillow open + load; SVG rendered by cairosvg)
             and skip those that fail; with False only existence is checked.
+        allow_outside: accept paths that leave ``images_dir`` (``../x.png``, absolute paths,
+            symlinks pointing outside); by default such rows are skipped and reported.
 
     Returns:
         MultiView of the n usable rows: views ``image`` (n absolute paths) and ``text`` (n
         captions); ``groups`` (n,) int, one id per image in order of first appearance; ``ids``
         (n,) ``"<image>#<k>"``, the k-th usable caption (from 0) of that image; ``labels``
         (n,) int codes into ``meta["label_names"]`` (sorted) if ``label_column``. Skipped rows
-        (missing or broken file, empty caption, missing column, bad JSON) are listed in
+        (missing, broken or outside file, empty caption or one reading "nan", missing column,
+        bad JSON, more fields than the header, a row spanning lines) are listed in
         ``meta["skipped"]`` as ``{"row": 1-based line, "item": image name or line text,
         "reason": str}`` and counted per reason by a warning.
 
@@ -180,7 +203,8 @@ def from_folder(
         raise ValueError("caption_column is empty; expected a column name or a list of them")
     columns = [image_column, *texts] + ([label_column] if label_column else [])
     check = _check_image if check_images else None
-    return _load_pairs(images_dir, captions, "image", columns, check, len(texts), separator)
+    return _load_pairs(images_dir, captions, "image", columns, check, len(texts), separator,
+                       allow_outside)
 
 
 def from_audio_folder(
@@ -190,6 +214,7 @@ def from_audio_folder(
     audio_column: str = "audio",
     caption_column: str = "caption",
     label_column: str | None = None,
+    allow_outside: bool = False,
 ) -> MultiView:
     """Audio–caption pairs (WAV, FLAC, OGG, …) from a folder and a caption file.
 
@@ -198,7 +223,8 @@ def from_audio_folder(
     absolute paths) and ``text`` (n captions), ``groups`` (n,), ``ids`` (n,), ``meta``.
     """
     columns = [audio_column, caption_column] + ([label_column] if label_column else [])
-    return _load_pairs(audio_dir, captions, "audio", columns, _check_audio)
+    return _load_pairs(audio_dir, captions, "audio", columns, _check_audio,
+                       allow_outside=allow_outside)
 
 
 def _masked(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -212,23 +238,59 @@ def _masked(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X, ~miss
 
 
+def _read_table(file: Path, kind: str, sep: str, columns: list[str]) -> Any:
+    """The ``columns`` of a CSV or Parquet table as a DataFrame; any decoding or parsing
+    failure becomes one ValueError naming the file."""
+    import pandas as pd
+
+    try:
+        if kind == "CSV":
+            return pd.read_csv(file, sep=sep, usecols=columns, low_memory=False,
+                               encoding="utf-8-sig")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(file, columns=columns).to_pandas()
+        except pa.ArrowException as e:
+            raise ValueError(str(e)) from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{kind} file {str(file)!r} is not UTF-8 text ({e})") from None
+    except (ValueError, OSError) as e:  # pandas ParserError, corrupt Parquet pages
+        raise ValueError(f"{kind} file {str(file)!r} is unreadable ({e})") from None
+
+
 def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any) -> MultiView:
     """Body of `from_csv` / `from_parquet`: match ``views`` to the header, build masked views."""
     import pandas as pd
     from pandas.api.types import is_complex_dtype, is_numeric_dtype
 
     file = _existing(path, f"{kind} file")
+    if not isinstance(views, Mapping):
+        raise ValueError(f"views is a {type(views).__name__}; expected a mapping of view name to "
+                         "columns, e.g. {'gene': ['gene_*'], 'lipid': ['l1']}")
     sep = "\t" if file.suffix.lower() == ".tsv" else ","
     try:
         if kind == "CSV":
-            header = [str(c) for c in pd.read_csv(file, sep=sep, nrows=0).columns]
+            import csv
+
+            with file.open(encoding="utf-8-sig", newline="") as fh:
+                header = [h.strip() for h in next(csv.reader(fh, delimiter=sep), [])]
+            if not header:
+                raise pd.errors.EmptyDataError
         else:
             import pyarrow.parquet as pq
 
             header = [str(c) for c in pq.read_schema(file).names]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{kind} file {str(file)!r} is not UTF-8 text ({e})") from None
     except (ValueError, OSError) as e:  # pandas EmptyDataError, pyarrow ArrowInvalid
         why = "is empty" if isinstance(e, pd.errors.EmptyDataError) else f"is unreadable ({e})"
         raise ValueError(f"{kind} file {str(file)!r} {why}") from None
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ValueError(f"{kind} file {str(file)!r} names column {repeated[0]!r} twice in its "
+                         "header; expected each column once")
     if not views:
         raise ValueError("views is empty; expected e.g. {'gene': ['gene_*'], 'lipid': ['l1']}")
     cols: dict[str, list[str]] = {}
@@ -249,10 +311,7 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
         if c not in header:
             raise ValueError(f"column {c!r} is not in {file}; columns: {header[:30]}")
     need = list(dict.fromkeys([c for v in cols.values() for c in v] + extra))
-    if kind == "CSV":
-        df = pd.read_csv(file, sep=sep, usecols=need, low_memory=False)
-    else:
-        df = pq.read_table(file, columns=need).to_pandas()
+    df = _read_table(file, kind, sep, need)
     if len(df) == 0:
         raise ValueError(f"{file} has no data rows")
     arrays, mask = {}, np.ones((len(df), len(cols)), dtype=bool)

@@ -9,6 +9,8 @@ import numpy as np
 
 from jointspace.encoders.base import Encoder, check_media, register
 
+MAX_SAMPLE_RATE = 768_000  # the highest rate audio hardware records; a header above it is broken
+
 
 def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
     """One clip as a float32 mono waveform at ``sr`` Hz.
@@ -41,6 +43,10 @@ def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
                     f"audio encoder {encoder!r} could not read audio file {path!r} "
                     f"(item {index}): {exc}"
                 ) from exc
+        if not 1 <= native_sr <= MAX_SAMPLE_RATE:
+            raise ValueError(f"audio encoder {encoder!r}: audio file {path!r} (item {index}) "
+                             f"says its sample rate is {native_sr} Hz; expected 1 to "
+                             f"{MAX_SAMPLE_RATE:,} Hz")
         if native_sr != sr:
             wave = librosa.resample(wave, orig_sr=native_sr, target_sr=sr)
         where = f"audio file {path!r} (item {index})"

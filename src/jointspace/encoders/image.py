@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from jointspace.data.image_files import open_image
 from jointspace.encoders.base import Encoder, check_media, register
 
 Size = int | tuple[int, int]
@@ -55,7 +56,7 @@ def read_image(item: Any, encoder: str, index: int) -> Image.Image:
                 f"image encoder {encoder!r}: image file {path!r} (item {index}) does not exist"
             )
         try:
-            with Image.open(path) as img:
+            with open_image(path) as img:
                 return to_rgb(img)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ValueError(

@@ -247,7 +247,7 @@ def create_app(retriever: Retriever, limits: UploadLimits | None = None,
 
     @lru_cache(maxsize=thumbnail_cache)
     def thumbnail_bytes(file: str, mtime_ns: int, size: int) -> bytes:
-        return make_thumbnail(Path(file), size, limits)
+        return make_thumbnail(Path(file), size)
 
     @app.get("/items/{key}/thumbnail", summary="A JPEG thumbnail of an item's image",
              response_class=Response)
@@ -317,17 +317,18 @@ def checked_file(retriever: Retriever, row: dict[str, Any]) -> Path:
     return file
 
 
-def make_thumbnail(file: Path, size: int, limits: UploadLimits) -> bytes:
+def make_thumbnail(file: Path, size: int) -> bytes:
     """A JPEG of ``file`` fitted into ``size`` × ``size`` (transparent pixels on white)."""
     import io
 
-    from PIL import Image
-
+    from jointspace.data.image_files import open_image
     from jointspace.encoders.image import to_rgb
 
-    with Image.open(file) as img:
-        if img.size[0] * img.size[1] > 4 * limits.max_pixels:
-            raise HTTPException(404, "the item's image is too large to show")
+    try:
+        img = open_image(file)
+    except ValueError:
+        raise HTTPException(404, "the item's image is too large to show") from None
+    with img:
         img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
         rgb = to_rgb(img)
     rgb.thumbnail((size, size))
