@@ -151,7 +151,8 @@ def test_impossible_audio_headers_are_reported(tmp_path):
     (root / "rate0.wav").write_bytes(wav_header(0))
     (root / "chan0.wav").write_bytes(wav_header(16000, channels=0))
     captions = tmp_path / "c.csv"
-    captions.write_text("audio,caption\nok.wav,a tone\nrate0.wav,zero rate\nchan0.wav,no channels\n")
+    captions.write_text("audio,caption\nok.wav,a tone\nrate0.wav,zero rate\n"
+                        "chan0.wav,no channels\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         data = from_audio_folder(root, captions)
