@@ -1,16 +1,18 @@
 """Atomic save and safe load of model directories: safetensors arrays + JSON config.
 
 A model directory holds ``config.json`` (class name, constructor parameters, fitted
-scalars) and ``arrays.safetensors`` (fitted arrays). Nothing is a pickle. A save writes a
-sibling temporary directory and swaps it in with renames, so a failed save leaves the
-previous model at that path intact.
+scalars, the arrays' checksum) and ``arrays.safetensors`` (fitted arrays). Nothing is a
+pickle. A save writes a new hidden version beside the path and swaps a symbolic link in one
+rename, so the path always holds a complete model: the previous one or the new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +27,47 @@ ARRAYS_FILE = "arrays.safetensors"
 FORMAT_VERSION = 1
 
 
+#: a test hook: the save step at which to kill the process (``crash_point``)
+CRASH_ENV = "JOINTSPACE_TEST_CRASH_AT"
+
+
+def crash_point(step: str) -> None:
+    """Kill the process here when the crash test asks for ``step`` (no-op otherwise)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _inside_pending_save(target: Path) -> bool:
+    """Whether ``target`` lies inside a directory that a save is still writing (then the
+    outer save's swap is the atomic step, and a plain rename is enough here)."""
+    return any(part.startswith(".") and (".tmp-" in part or ".v-" in part)
+               for part in target.parent.parts)
+
+
+def _clean_siblings(target: Path, keep: str | None) -> None:
+    """Remove what earlier saves of ``target`` left beside it: other versions, unfinished
+    temporary folders and link files."""
+    for entry in target.parent.iterdir():
+        name = entry.name
+        if name == keep or not name.startswith(f".{target.name}."):
+            continue
+        rest = name[len(target.name) + 2 :]
+        if rest.startswith(("v-", "tmp-")):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif rest.startswith("link-"):
+            entry.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling directory to fill; on success it replaces ``path``.
+    """Yield a new directory to fill; on success it becomes ``path``, atomically.
 
-    On any error the temporary directory is removed and ``path`` is left as it was.
+    ``path`` is a symbolic link to a hidden sibling version (``.<name>.v-<id>``): a save
+    writes a new version, then replaces the link in one ``rename``, so at every instant
+    ``path`` is the complete previous save or the complete new one. Leftovers of saves that
+    were killed (versions, temporary folders) are removed by the next save. A directory
+    written inside another save in progress (a pipeline's model) is a plain directory.
+    On any error the new directory is removed and ``path`` is left as it was.
 
     Raises:
         ValueError: ``path`` exists and is a file.
@@ -38,34 +76,57 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise ValueError(f"save path {str(target)!r} is a file; expected a directory path")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    nested = _inside_pending_save(target)
+    kind = "tmp" if nested else "v"
+    new = Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
     try:
-        yield tmp
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "previous")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        yield new
+        crash_point("written")
+        if nested:
+            os.replace(new, target)
+            return
+        link = target.parent / f".{target.name}.link-{new.name.rsplit('-', 1)[-1]}"
+        os.symlink(new.name, link)
+        crash_point("linked")
+        if target.is_dir() and not target.is_symlink():  # a save from before versions
+            legacy = target.parent / f".{target.name}.v-legacy"
+            shutil.rmtree(legacy, ignore_errors=True)
+            os.replace(target, legacy)
+            crash_point("moved-legacy")
+        os.replace(link, target)
+        crash_point("swapped")
+        _clean_siblings(target, keep=new.name)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
         raise
+
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 def write_model_dir(
     path: str | os.PathLike, config: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> Path:
-    """Write ``config`` (JSON-serializable) and ``arrays`` to directory ``path`` atomically.
+    """Write ``config`` (JSON-serializable) and ``arrays`` to directory ``path`` atomically;
+    the config records the arrays' checksum, verified by :func:`read_model_dir`.
 
     Returns:
         The directory path.
     """
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     with atomic_directory(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp / ARRAYS_FILE)
-        (tmp / CONFIG_FILE).write_text(
-            json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2)
-        )
+        save_file(arrays, tmp / ARRAYS_FILE)
+        crash_point("arrays")
+        record = {"format_version": FORMAT_VERSION, "arrays_sha256": arrays_digest(arrays),
+                  **config}
+        (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2))
     return Path(path)
 
 
@@ -74,13 +135,48 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, n
 
     Raises:
         FileNotFoundError: ``path`` is not a model directory (names the missing file).
+        ValueError: a config that is not a JSON object, an unknown format version, arrays
+            that cannot be read, or arrays that differ from the checksum in the config (a
+            damaged file) — each naming the directory and the part.
     """
     root = Path(path)
     for name in (CONFIG_FILE, ARRAYS_FILE):
         if not (root / name).is_file():
             raise FileNotFoundError(f"{str(root)!r} is not a jointspace model directory: no {name}")
-    config = json.loads((root / CONFIG_FILE).read_text())
-    return config, load_file(root / ARRAYS_FILE)
+    config = read_config(root)
+    version = config.get("format_version")
+    known = isinstance(version, int) and not isinstance(version, bool)
+    if not known or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"model directory {str(root)!r}: format_version {version!r} is unknown; "
+                         f"this jointspace reads 1 to {FORMAT_VERSION}")
+    try:
+        arrays = load_file(root / ARRAYS_FILE)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"model directory {str(root)!r}: {ARRAYS_FILE} cannot be read "
+                         f"({type(exc).__name__}: {exc})") from None
+    expected = config.get("arrays_sha256")
+    if expected is not None and expected != arrays_digest(arrays):
+        raise ValueError(f"model directory {str(root)!r}: {ARRAYS_FILE} does not match the "
+                         "checksum in its config (the file is damaged); save the model again")
+    return config, arrays
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    """The config.json of a model directory as a dict.
+
+    Raises:
+        ValueError: not UTF-8 JSON, or not a JSON object (names the file).
+    """
+    file = root / CONFIG_FILE
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise ValueError(f"model directory {str(root)!r}: {CONFIG_FILE} is not valid JSON "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"model directory {str(root)!r}: {CONFIG_FILE} holds a "
+                         f"{type(config).__name__}; expected a JSON object")
+    return config
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -90,7 +186,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{str(path)!r} is not a jointspace model directory: no {CONFIG_FILE}"
         )
-    return json.loads(config_file.read_text()).get("metadata", {})
+    metadata = read_config(Path(path)).get("metadata", {})
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
