@@ -216,10 +216,15 @@ def load_encoder(path: str | os.PathLike) -> Encoder:
     config, arrays = read_model_dir(path)
     if "encoder" not in config:
         raise ValueError(f"{os.fspath(path)!r} holds a model, not an encoder")
-    encoder = encoder_from_config(config["encoder"])
-    state = {**config.get("state", {}), **arrays}
-    if state:
-        encoder._set_state(state)
+    where = f"encoder directory {os.fspath(path)!r}"
+    try:
+        encoder = encoder_from_config(config["encoder"])
+        state = {**config.get("state", {}), **arrays}
+        if state:
+            encoder._set_state(state)
+    except (TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise ValueError(f"{where}: its config does not fit the encoder "
+                         f"({type(exc).__name__}: {exc})") from None
     return encoder
 
 

@@ -238,11 +238,54 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             raise ValueError(
                 f"{str(path)!r} holds a {config.get('class')!r} model; expected {cls.__name__}"
             )
-        model = saved(**persistence.params_from_json(config["params"], params, str(path)))
-        for key, value in persistence.join_state(config["state"], arrays).items():
+        where = f"model directory {str(path)!r}"
+        saved_params, state = config.get("params"), config.get("state")
+        if not isinstance(saved_params, dict) or not isinstance(state, dict):
+            raise ValueError(f"{where}: config.json lacks its params or state object")
+        unknown = sorted(set(saved_params) - set(saved._get_param_names()))
+        if unknown:
+            raise ValueError(f"{where}: parameter {unknown[0]!r} is not a parameter of "
+                             f"{saved.__name__}")
+        try:
+            model = saved(**persistence.params_from_json(saved_params, params, str(path)))
+            fitted = persistence.join_state(state, arrays)
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{where}: its config does not fit {saved.__name__} "
+                             f"({type(exc).__name__}: {exc})") from None
+        for key, value in fitted.items():
+            if not key.endswith("_") or key.startswith("_") or hasattr(saved, key):
+                raise ValueError(f"{where}: state entry {key!r} is not a fitted attribute "
+                                 "(names end in '_' and never shadow the class's own)")
             setattr(model, key, value)
-        model._after_load()
+        try:
+            model._check_loaded_state()
+            model._after_load()
+        except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,
+                ValueError) as exc:
+            raise ValueError(f"{where}: its fitted state does not fit {saved.__name__} "
+                             f"({type(exc).__name__}: {exc})") from None
         return model
+
+    def _check_loaded_state(self) -> None:
+        """Check that loaded fitted attributes agree with each other (raise ValueError):
+        the views, the per-view weights and the component count."""
+        n_views = getattr(self, "n_views_", None)
+        names = getattr(self, "view_names_", None)
+        if n_views is not None and names is not None and len(names) != n_views:
+            raise ValueError(f"n_views_ is {n_views} but view_names_ has {len(names)} names")
+        k = getattr(self, "n_components_", None)
+        if k is not None and (not isinstance(k, int | np.integer) or k < 0):
+            raise ValueError(f"n_components_ is {k!r}; expected a non-negative integer")
+        param = getattr(self, "n_components", None)
+        if param is not None and (not isinstance(param, int | np.integer)
+                                  or isinstance(param, bool) or param < 1):
+            raise ValueError(f"parameter n_components is {param!r}; expected an integer ≥ 1")
+        features, weights = getattr(self, "n_features_", None), getattr(self, "weights_", None)
+        if n_views is not None and features is not None and len(features) != n_views:
+            raise ValueError(f"n_views_ is {n_views} but n_features_ has {len(features)} entries")
+        if isinstance(weights, list) and n_views is not None:
+            if len(weights) != n_views:
+                raise ValueError(f"n_views_ is {n_views} but weights_ has {len(weights)} arrays")
 
     def _after_load(self) -> None:
         """Rebuild what is not plain arrays after ``load`` set the fitted attributes."""
