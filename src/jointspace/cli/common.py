@@ -37,6 +37,14 @@ def model_params(
     epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
 ) -> dict[str, Any]:  # noqa: ANN001 - typer values
     widths = None if hidden is None else tuple(int(h) for h in split_names(hidden) or [])
+    for name, value, low, strict in (("epochs", epochs, 1, False),
+                                     ("batch-size", batch_size, 2, False),
+                                     ("lr", lr, 0, True), ("input-noise", input_noise, 0, False),
+                                     ("weight-decay", weight_decay, 0, False)):
+        if value is not None and (value < low or (strict and value == low)):
+            raise ValueError(f"--{name} is {value}; expected {'>' if strict else '≥'} {low}")
+    if widths is not None and (not widths or min(widths) < 1):
+        raise ValueError(f"--hidden is {hidden!r}; expected widths ≥ 1, e.g. 1024,1024")
     return {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -56,7 +64,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ValueError, KeyError, FileNotFoundError) as exc:
+        except (ValueError, KeyError, OSError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             Console(stderr=True).print(
                 f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True
@@ -64,6 +72,21 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def check_out_dir(out: str, option: str = "--out") -> None:
+    """Fail now, before any work, if ``out`` cannot become a folder (it, or a folder it
+    would sit in, is a file)."""
+    from pathlib import Path
+
+    path = Path(out).expanduser()
+    for candidate in [path, *path.parents]:
+        if candidate.exists():
+            if not candidate.is_dir():
+                what = ("is" if candidate == path
+                        else f"would be inside {str(candidate)!r}, which is")
+                raise ValueError(f"{option} {out!r} {what} a file; expected a folder path")
+            return
 
 
 def split_names(text: str | None) -> list[str] | None:

@@ -16,6 +16,7 @@ from jointspace.cli.common import (
     RETRIEVAL_KEYS,
     WEIGHT_DECAY,
     app,
+    check_out_dir,
     console,
     model_params,
     parse_pairs,
@@ -103,6 +104,7 @@ def fit(
     from jointspace.pipeline import Pipeline, default_encoders, default_model
 
     source = DataSource.from_options(locals())
+    check_out_dir(out)
     data, test = source.load()
     spec, defaults = (model, {}) if model else default_model(data)
     given = model_params(

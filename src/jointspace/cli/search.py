@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from jointspace.cli.common import app, console, parse_pairs, print_json, user_errors
+from jointspace.cli.common import (
+    app,
+    check_out_dir,
+    console,
+    parse_pairs,
+    print_json,
+    user_errors,
+)
 from jointspace.cli.data_source import (
     CAPTIONS,
     DATASET,
@@ -74,6 +81,7 @@ def index_build(
     from jointspace.retrieval import build_index
     from jointspace.specs import parse_value
 
+    check_out_dir(out)
     source = DataSource(dataset=dataset, images=images, captions=captions,
                         image_column=image_column, text_columns=text_columns,
                         label_column=label_column, separator=separator)

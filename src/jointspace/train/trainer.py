@@ -131,6 +131,24 @@ class Trainer:
     resume: bool = False
     progress: bool = True
 
+    def check(self) -> None:
+        """Validate the options (a clear ValueError naming the option)."""
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
+        for name, low in (("epochs", 1), ("batch_size", 2), ("warmup", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name}={value!r}; expected an integer ≥ {low}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0 \
+                    or (name == "lr" and value == 0):
+                raise ValueError(f"{name}={value!r}; expected a finite number "
+                                 f"{'> 0' if name == 'lr' else '≥ 0'}")
+        if self.patience is not None and (not isinstance(self.patience, int) or
+                                          self.patience < 1):
+            raise ValueError(f"patience={self.patience!r}; expected an integer ≥ 1 or None")
+
     def fit(
         self,
         model: nn.Module,
@@ -150,10 +168,7 @@ class Trainer:
             callback: called after every epoch as ``callback(epoch, model, history_row)``
                 (e.g. to log or evaluate; the model is in eval mode during the call).
         """
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size={self.batch_size}; expected at least 2")
+        self.check()
         device = resolve_device(self.device)
         previous_threads = torch.get_num_threads()
         if self.threads:
