@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from typing import Any
 
 from jointspace.models.base import JointModel
@@ -78,7 +77,7 @@ def make_model(name: str, **params: Any) -> JointModel:
     """
     name, own = parse_model_spec(name)
     cls = model_class(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(cls._get_param_names())  # scikit-learn's list: a subclass's own too
     kwargs = {}
     for param in own:
         if param not in accepted:

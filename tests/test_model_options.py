@@ -1,0 +1,41 @@
+"""Every parameter of every model reaches the model, through ``make_model`` keywords and
+through a spec string (what the CLI passes): no option is silently kept at its default."""
+
+from __future__ import annotations
+
+import pytest
+
+from jointspace.models.factory import MODELS, make_model, model_class
+
+
+def changed(value):
+    """A value of the same type as ``value`` that differs from it (None: not tried)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 3
+    if isinstance(value, float):
+        return round(value * 2 + 0.25, 6)
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_numeric_parameter_reaches_the_model(name):
+    cls = model_class(name)
+    default = make_model(name)
+    tried = 0
+    for param in cls._get_param_names():
+        value = changed(getattr(default, param))
+        if value is None:
+            continue
+        assert getattr(make_model(name, **{param: value}), param) == value, param
+        spec = f"{name}:{param}={str(value).lower() if isinstance(value, bool) else value}"
+        assert getattr(make_model(spec), param) == value, spec
+        tried += 1
+    assert tried >= 1
+
+
+def test_dccae_takes_the_training_options_of_dcca():
+    model = make_model("dccae", epochs=3, hidden=(16,), lr=0.5, recon_weight=0.2)
+    assert (model.epochs, model.hidden, model.lr, model.recon_weight) == (3, (16,), 0.5, 0.2)
+    assert make_model("dccae:epochs=4").epochs == 4
