@@ -9,6 +9,7 @@ dict, list), view names, masks, validation, scoring and persistence.
 from __future__ import annotations
 
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -126,8 +127,14 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             arrays = self._complete_rows(mv, arrays)
             mask = np.ones((len(arrays[0]), len(arrays)), dtype=bool)
         self._check_n_components([a.shape[1] for a in arrays], mv.view_names, len(arrays[0]))
+        check_view_values(arrays, mask, mv.view_names)
         self._fit_arrays(arrays, mask)
         self._set_view_info(mv.view_names, [a.shape[1] for a in arrays])
+        asked = getattr(self, "n_components", None)
+        fitted = getattr(self, "n_components_", None)
+        if isinstance(asked, int) and isinstance(fitted, int | np.integer) and fitted < asked:
+            warnings.warn(f"{type(self).__name__} fitted {fitted} of the {asked} components "
+                          "asked: the views' ranks allow no more", UserWarning, stacklevel=2)
         return self
 
     @staticmethod
@@ -322,6 +329,33 @@ def _saved_class(config: dict[str, Any]) -> type[JointModel] | None:
             except ImportError:
                 return None
     return MODEL_REGISTRY.get(name)
+
+
+#: the largest magnitude a feature may reach: squares and products of larger values overflow
+#: float64 (about 1.8e308) in a covariance
+MAX_ABS_VALUE = 1e150
+
+
+def check_view_values(arrays: list[np.ndarray], mask: np.ndarray, names: list[str]) -> None:
+    """Refuse what no correlation can be estimated from: a view that is constant on the
+    training rows (every feature one value, or every row identical), and values so large
+    that their products overflow.
+
+    Raises:
+        ValueError: names the view and what is wrong.
+    """
+    for a, observed, name in zip(arrays, mask.T, names):
+        rows = a[observed] if not observed.all() else a
+        if rows.size == 0:
+            continue
+        peak = float(np.max(np.abs(rows)))
+        if peak > MAX_ABS_VALUE:
+            raise ValueError(f"view {name!r} has values up to {peak:.3g}; their products "
+                             f"overflow float64 (limit {MAX_ABS_VALUE:.0e}): rescale the view")
+        if np.all(np.ptp(rows, axis=0) <= 1e-12 * max(peak, 1e-300)):
+            raise ValueError(f"view {name!r} is constant on the {len(rows)} training rows "
+                             "(every feature takes a single value): no correlation can be "
+                             "estimated from it")
 
 
 def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[float]:

@@ -73,6 +73,21 @@ class KCCA(JointModel):
             raise ValueError(f"n_landmarks={m!r}; expected a positive integer, None or 'auto'")
         return min(int(m), n)
 
+    def _check_kernel_params(self) -> None:
+        """Validate every kernel parameter, whichever kernel uses it (names it)."""
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel={self.kernel!r}; expected one of {', '.join(KERNELS)}")
+        g = self.gamma
+        if g is not None and (isinstance(g, bool) or not isinstance(g, int | float | np.number)
+                              or not np.isfinite(g) or g <= 0):
+            raise ValueError(f"gamma={g!r}; expected a positive number or None")
+        d = self.degree
+        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
+            raise ValueError(f"degree={d!r}; expected an integer ≥ 1")
+        c = self.coef0
+        if isinstance(c, bool) or not isinstance(c, int | float | np.number) or not np.isfinite(c):
+            raise ValueError(f"coef0={c!r}; expected a finite number")
+
     def _kernel(self, i: int, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if self.kernel == "rbf":
             return rbf_kernel(X, Y, gamma=self.gammas_[i])
@@ -83,8 +98,12 @@ class KCCA(JointModel):
         return linear_kernel(X, Y)
 
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
-        if self.kernel not in KERNELS:
-            raise ValueError(f"kernel={self.kernel!r}; expected one of {', '.join(KERNELS)}")
+        self._check_kernel_params()
+        # linear and polynomial kernels see centred inputs (an offset of 1e6 would otherwise
+        # swamp the kernel in rounding), as cca-zoo does; rbf is translation-invariant
+        self.input_means_ = [a.mean(axis=0) if self.kernel != "rbf" else np.zeros(a.shape[1])
+                             for a in arrays]
+        arrays = [a - mu for a, mu in zip(arrays, self.input_means_)]
         n = len(arrays[0])
         m = self._n_landmarks(n)
         rng = np.random.default_rng(self.random_state)
@@ -111,9 +130,13 @@ class KCCA(JointModel):
         self.means_ = acc.means()
         self.n_components_ = k
 
-    def _features(self, i: int, X: np.ndarray) -> np.ndarray:
-        """(m_rows, r_i) kernel features of view i: k(X, L_i) K_LL^{-1/2}."""
+    def _features(self, i: int, X: np.ndarray, centred: bool = True) -> np.ndarray:
+        """(m_rows, r_i) kernel features of view i: k(X − μ_i, L_i) K_LL^{-1/2} (``centred``:
+        X is already centred, as during fit)."""
+        means = getattr(self, "input_means_", None)  # models saved before centring: none
+        if not centred and means is not None:
+            X = X - means[i]
         return self._kernel(i, X, self.landmarks_[i]) @ self.feature_maps_[i]
 
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
-        return (self._features(i, X) - self.means_[i]) @ self.weights_[i]
+        return (self._features(i, X, centred=False) - self.means_[i]) @ self.weights_[i]
