@@ -70,3 +70,33 @@ def test_fewer_components_than_asked_are_reported(pair):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         CCA(2).fit([a, b])  # full rank: no warning
+
+
+@pytest.mark.parametrize("X, words", [
+    (np.array([["a", "b", "c", "d", "e"]]), "dtype <U1; expected numbers"),
+    (np.array([[1, "x", 3, 4, 5]], dtype=object), "holds non-numbers"),
+    (np.zeros((0, 5)), "has no rows"),
+    (np.zeros((2, 3)), r"shape \(2, 3\); expected \(m, 5\)"),
+    (np.full((1, 5), np.nan), "NaN or inf"),
+])
+def test_transform_view_checks_its_input_as_fit_does(pair, X, words):
+    model = CCA(2).fit(list(pair))
+    with pytest.raises(ValueError, match=words):
+        model.transform_view(0, X)
+
+
+def test_numbers_in_object_arrays_are_numbers(pair):
+    a, b = pair
+    as_objects = CCA(2).fit([a.astype(object), b])
+    np.testing.assert_allclose(as_objects.canonical_correlations_,
+                               CCA(2).fit([a, b]).canonical_correlations_)
+    np.testing.assert_allclose(as_objects.transform_view(0, a[:3].astype(object)),
+                               as_objects.transform_view(0, a[:3]))
+
+
+@pytest.mark.parametrize("reg", [object(), "abc", [0.1, 0.2, 0.3], -1.0])
+def test_reg_is_checked_and_named(pair, reg):
+    with pytest.raises(ValueError, match="reg"):
+        CCA(2, reg=reg).fit(list(pair))
+    one = CCA(2, reg=[0.1]).fit(list(pair)).canonical_correlations_  # one value for all
+    np.testing.assert_allclose(one, CCA(2, reg=0.1).fit(list(pair)).canonical_correlations_)

@@ -24,6 +24,12 @@ def _as_view(name: str, data: Any) -> ViewData:
     arr = np.asarray(data)
     if arr.ndim == 1 and arr.dtype.kind in "USO":
         return arr.tolist()
+    if arr.dtype.kind == "O" and arr.ndim == 2:  # numbers in an object array, as sklearn
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"view {name!r} is an object array holding non-numbers; "
+                             "expected a numeric array") from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"view {name!r} has dtype {arr.dtype}; expected a numeric array")
     if arr.ndim == 1:

@@ -181,14 +181,22 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             (m, k) array.
         """
         i = self._view_index(view)
-        arr = np.asarray(X, dtype=np.float64)
+        name = self.view_names_[i]
+        raw = np.asarray(X)
+        if raw.dtype.kind not in "biufO":
+            raise ValueError(f"X for view {name!r} has dtype {raw.dtype}; expected numbers")
+        try:
+            arr = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"X for view {name!r} holds non-numbers; expected numbers") from None
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self.n_features_[i]:
             raise ValueError(
-                f"X for view {self.view_names_[i]!r} has shape {arr.shape}; "
-                f"expected (m, {self.n_features_[i]})"
+                f"X for view {name!r} has shape {arr.shape}; expected (m, {self.n_features_[i]})"
             )
+        if len(arr) == 0:
+            raise ValueError(f"X for view {name!r} has no rows; expected at least one sample")
         if not np.isfinite(arr).all():
             raise ValueError(f"X for view {self.view_names_[i]!r} has NaN or inf")
         return self._transform_array(i, arr)
@@ -360,7 +368,13 @@ def check_view_values(arrays: list[np.ndarray], mask: np.ndarray, names: list[st
 
 def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[float]:
     """Broadcast a scalar or per-view parameter to a list of n_views non-negative floats."""
-    values = [float(value)] * n_views if np.isscalar(value) else [float(v) for v in value]
+    try:
+        values = [float(value)] * n_views if np.isscalar(value) else [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r}; expected a non-negative number, or one per "
+                         "view") from None
+    if len(values) == 1:
+        values = values * n_views
     if len(values) != n_views:
         raise ValueError(f"{name} has {len(values)} values; expected 1 or {n_views} (one per view)")
     if any(v < 0 or not np.isfinite(v) for v in values):
