@@ -95,7 +95,7 @@ def test_empty_view_rejected_and_single_sample_cannot_be_fitted() -> None:
     one = MultiView({"a": np.ones((1, 3)), "b": np.ones((1, 2))})  # a valid single query
     with pytest.raises(ValueError, match="CCA got 1 sample; expected at least 2"):
         CCA(1).fit(one)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="views is empty; expected at least one view"):
         MultiView({})
 
 
@@ -120,7 +120,7 @@ def test_subset_by_indices_and_bool_mask() -> None:
     sub2 = mv.subset(keep)
     assert sub2.ids.tolist() == [0, 2, 5]
     assert np.array_equal(sub2["b"], mv["b"][keep])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mask has shape \(2,\); expected \(6,\)"):
         mv.subset(np.array([True, False]))
 
 
@@ -142,7 +142,7 @@ def test_batches_shuffle_seed_changes_order() -> None:
     b = np.concatenate([b.ids for b in mv.batches(8, shuffle=True, random_state=2)])
     assert not np.array_equal(a, b) and not np.array_equal(a, np.arange(40))
     assert [len(x) for x in _mv(7).batches(3)] == [3, 4]  # lone last sample merged
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch_size is 1; expected at least 2"):
         next(_mv(4).batches(1))
 
 

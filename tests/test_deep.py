@@ -156,8 +156,10 @@ def test_no_file_written_unless_named(digits, tmp_path, monkeypatch):
 def test_user_module_towers_and_cnn_tower(digits, tmp_path):
     train, test = digits
     towers = [nn.Sequential(nn.Linear(392, 32), nn.Tanh(), nn.Linear(32, 5)) for _ in range(2)]
+    initial = towers[0][0].weight.detach().clone()
     model = DCCA(5, tower=towers, **FAST).fit(train)
-    assert model.network_.towers[0] is not None
+    assert model.network_.towers[0] is towers[0]  # the user's own module, trained in place
+    assert not torch.equal(towers[0][0].weight.detach(), initial)
     model.save(tmp_path / "own")
     with pytest.raises(ValueError, match="user-supplied tower .*pass it again"):
         JointModel.load(tmp_path / "own")

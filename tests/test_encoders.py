@@ -516,7 +516,7 @@ def test_cache_text_keys_include_fitted_state(tmp_path):
     assert a.n_hits_ == 5
     np.testing.assert_array_equal(b.transform(CAPTIONS[:5]), b.encoder.transform(CAPTIONS[:5]))
     assert b.n_computed_ == 5
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="tfidf encoder is not fitted"):
         CachedEncoder(make_encoder("tfidf"), tmp_path).transform(CAPTIONS)
 
 

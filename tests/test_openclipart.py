@@ -90,13 +90,11 @@ def test_small_load(small):
 @needs_data
 def test_second_load_is_served_from_cache(small, cache):
     before = _mtimes(small)
-    t0 = time.perf_counter()
     again = load_openclipart(size=SIZE, cache_dir=cache, n_jobs=2, limit=LIMIT)
-    elapsed = time.perf_counter() - t0
+    # nothing parsed or rendered again, and no cached file rewritten (timing is for benchmarks)
     assert again.meta["cache"]["parsed"] == 0 and again.meta["cache"]["rendered"] == 0
     assert _mtimes(again) == before
     assert again["text"] == small["text"] and again.ids.tolist() == small.ids.tolist()
-    assert elapsed < 10
 
 
 @needs_data
