@@ -1,4 +1,5 @@
-"""Tests for `jointspace.data.readers`: real image / audio files, caption files and tables."""
+"""Tests for `jointspace.data.readers` and `jointspace.data.tables`: real image and audio
+files, caption files and tables."""
 
 from __future__ import annotations
 
