@@ -283,8 +283,13 @@ class Collection:
 
     def vectors_of(self, keys: Sequence[int]) -> np.ndarray:
         """The stored (m, d) vectors of ``keys`` (which must exist)."""
-        order = np.argsort(self.engine.keys)
-        pos = order[np.searchsorted(self.engine.keys, keys, sorter=order)]
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if len(keys) <= 8:  # a query by item: one linear scan per key, no sort of all keys
+            pos = np.array([int(np.flatnonzero(self.engine.keys == k)[0]) for k in keys],
+                           dtype=np.int64)
+        else:
+            order = np.argsort(self.engine.keys)
+            pos = order[np.searchsorted(self.engine.keys, keys, sorter=order)]
         return self.engine.vectors[pos]
 
     def search(self, queries: Any, k: int = 10,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.retrieval.scan import Item, plan_images, sha256_of
+from jointspace.retrieval.scan import Item, plan_images
 
 IMAGES, CAPTIONS = "images", "captions"
 
@@ -115,7 +115,7 @@ def _embed_images(pipeline: Any, batch: list[Item],
 
 def _image_row(item: Item) -> dict[str, Any]:
     return {"path": item.path, "caption": item.caption, "label": item.label,
-            "sha256": sha256_of(item.file), **item.stat()}
+            "sha256": item.sha256, **item.stat()}
 
 
 Track = Callable[[str, int], Callable[[int], None]]

@@ -4,11 +4,13 @@ incremental build which items are new, changed, unchanged or gone."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from jointspace.pipeline.manifest import sha256_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -37,19 +39,15 @@ class Item:
         st = self.file.stat()
         return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
+    @cached_property
+    def sha256(self) -> str:
+        """The SHA-256 of the file's bytes (read once per scan)."""
+        return sha256_file(self.file)
+
     @property
     def caption(self) -> str | None:
         """The captions joined for display (" | "), or None."""
         return " | ".join(self.captions) if self.captions else None
-
-
-def sha256_of(file: Path) -> str:
-    """The SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def scan_folder(images_dir: str | os.PathLike) -> list[Item]:
@@ -153,7 +151,7 @@ def plan_images(items: list[Item], stored: dict[str, dict[str, Any]]) -> Plan:
                 unchanged += 1
             else:
                 touch.append((item, int(row["key"])))
-        elif stat["size"] == row.get("size") and sha256_of(item.file) == row.get("sha256"):
+        elif stat["size"] == row.get("size") and item.sha256 == row.get("sha256"):
             touch.append((item, int(row["key"])))
         else:
             embed.append(item)
