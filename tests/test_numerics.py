@@ -51,6 +51,27 @@ def test_kcca_linear_is_unmoved_by_an_offset(pair):
                                CCA(2, reg=1e-3).fit([a, b]).canonical_correlations_, atol=1e-3)
 
 
+@pytest.mark.parametrize("model_class", [CCA, MCCA])
+@pytest.mark.parametrize("scale", [1e-6, 1e-9, 1e6])
+def test_a_feature_in_other_units_is_kept(model_class, scale):
+    # the rank cutoff is relative to each feature's scale: CCA is invariant to units, and a
+    # correlated feature × 1e-6 must carry its component as it does at unit scale
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(500, 3))
+    a = np.c_[z, rng.normal(size=(500, 4))] + 0.3 * rng.normal(size=(500, 7))
+    b = np.c_[z @ rng.normal(size=(3, 5)), rng.normal(size=(500, 2))]
+    rescaled = a.copy()
+    rescaled[:, 0] *= scale
+    plain = model_class(3).fit([a, b])
+    moved = model_class(3).fit([rescaled, b])
+    assert plain.canonical_correlations_[2] > 0.9
+    np.testing.assert_allclose(moved.canonical_correlations_, plain.canonical_correlations_,
+                               rtol=1e-8)
+    # the same weights in the new units (up to each component's sign)
+    np.testing.assert_allclose(np.abs(moved.weights_[0][0] * scale),
+                               np.abs(plain.weights_[0][0]), rtol=1e-6)
+
+
 @pytest.mark.parametrize("params, words", [
     ({"degree": 2.5}, "degree=2.5"), ({"degree": 0}, "degree=0"),
     ({"gamma": -1.0}, "gamma=-1.0"), ({"gamma": float("nan")}, "gamma=nan"),

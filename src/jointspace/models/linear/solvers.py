@@ -116,7 +116,7 @@ def whitener(cov_block: np.ndarray, ridge: float) -> np.ndarray:
 
     With a ridge that keeps the matrix well conditioned (trace / ε < 1 / RANK_TOL) this is
     the inverse Cholesky factor L^{-T} (about 10× cheaper than an eigendecomposition);
-    otherwise the rank-truncated :func:`inv_sqrt`. Any such F gives the same model: the
+    otherwise the rank-truncated :func:`scaled_inv_sqrt`. Any such F gives the same model: the
     solvers only use F through F Fᵀ and the rotation-invariant whitened problem.
     """
     C = cov_block + ridge * np.eye(len(cov_block))
@@ -125,7 +125,21 @@ def whitener(cov_block: np.ndarray, ridge: float) -> np.ndarray:
             return np.ascontiguousarray(np.linalg.inv(np.linalg.cholesky(C)).T)
         except np.linalg.LinAlgError:
             pass
-    return inv_sqrt(C)
+    return scaled_inv_sqrt(C)
+
+
+def scaled_inv_sqrt(C: np.ndarray) -> np.ndarray:
+    """:func:`inv_sqrt` with the rank cutoff relative to each feature's own scale.
+
+    The cutoff is applied to the correlation matrix D^{-1/2} C D^{-1/2} (D = diag C), so a
+    feature measured in other units (× 1e-6) is kept as a feature of unit scale is, and only
+    true collinearity or constant features are dropped. Returns F = D^{-1/2} V Λ^{-1/2}
+    from that matrix's kept eigenpairs: (d, r) with Fᵀ C F = I_r.
+    """
+    scale = np.sqrt(np.diag(C))
+    scale[~(scale > 0)] = 1.0  # a constant feature: its row and column are zero anyway
+    F = inv_sqrt(C / np.outer(scale, scale))
+    return np.ascontiguousarray(F / scale[:, None])
 
 
 @dataclass
