@@ -1,0 +1,180 @@
+"""Resuming from a checkpoint with a validation split: training N epochs in one go equals
+training, stopping after k epochs (the checkpoint of an interrupted run) and resuming to N —
+the weights, the validation history, the chosen best epoch (its weights restored), and for
+the MoCo dual encoder the queues and momentum encoders too.
+
+The interruption is real: a callback raises after epoch k, once the trainer has written
+that epoch's checkpoint, so the cosine schedule of the stopped run is the N-epoch one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jointspace import MultiView, load_dataset
+from jointspace.models.deep import DCCA, ContrastiveDualEncoder
+
+
+class Interrupted(Exception):
+    """Raised by the callback to stop a run as a crash or Ctrl-C would."""
+
+
+def stop_after(k: int, seen: list | None = None):
+    """A callback recording each epoch's trainable state and raising after epoch k − 1."""
+
+    def callback(epoch, trainable, row):
+        if seen is not None:
+            seen.append((epoch, trainable, _state(trainable)))
+        if epoch == k - 1:
+            raise Interrupted(f"stopped after epoch {epoch}")
+
+    return callback
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+# ------------------------------------------------------------------------------ DCCA
+@pytest.fixture(scope="module")
+def digits():
+    """300 real digit halves: 210 for training, 90 for validation (val_fraction 0.3)."""
+    return load_dataset("mnist-halves").subset(np.arange(0, 3000, 10))
+
+
+DCCA_OPTS = dict(hidden=(256,), epochs=12, batch_size=60, lr=3e-2, schedule="cosine",
+                 val_fraction=0.3, random_state=7, progress=False)
+
+
+@pytest.fixture(scope="module")
+def dcca_straight(digits):
+    """The uninterrupted 12-epoch run (no early stopping)."""
+    seen: list = []
+    model = DCCA(5, patience=None, **DCCA_OPTS).fit(digits, callback=stop_after(99, seen))
+    return model, seen
+
+
+def _dcca_resumed(digits, ckpt, k, **opts):
+    with pytest.raises(Interrupted, match=f"stopped after epoch {k - 1}"):
+        DCCA(5, **opts, **DCCA_OPTS, checkpoint_dir=str(ckpt)).fit(
+            digits, callback=stop_after(k))
+    seen: list = []
+    model = DCCA(5, **opts, **DCCA_OPTS, checkpoint_dir=str(ckpt), resume=True).fit(
+        digits, callback=stop_after(99, seen))
+    return model, seen
+
+
+def test_the_dcca_run_has_its_best_epoch_in_the_middle(dcca_straight):
+    """What the resume tests below rely on: validation peaks before the last epoch, so the
+    kept weights are an earlier epoch's, not the last."""
+    model, seen = dcca_straight
+    scores = [row["val_score"] for row in model.history_]
+    assert len(scores) == 12 and model.best_epoch_ == int(np.argmax(scores))
+    assert 4 <= model.best_epoch_ <= 9
+    _assert_same_state(_state(model.network_), seen[model.best_epoch_][2])
+    first = next(iter(seen[-1][2]))
+    assert not torch.equal(seen[-1][2][first], seen[model.best_epoch_][2][first])
+
+
+@pytest.mark.parametrize("k", [3, 10], ids=["stopped-before-best", "stopped-after-best"])
+def test_dcca_resumed_with_validation_equals_uninterrupted_run(digits, dcca_straight, k,
+                                                               tmp_path):
+    straight, straight_seen = dcca_straight
+    resumed, resumed_seen = _dcca_resumed(digits, tmp_path / "ckpt", k, patience=None)
+    assert resumed.history_ == straight.history_  # every epoch: loss, lr, validation score
+    assert resumed.best_epoch_ == straight.best_epoch_
+    # each resumed epoch trains to the same weights as the uninterrupted run's
+    assert [e for e, *_ in resumed_seen] == list(range(k, 12))
+    for (_, _, a), (_, _, b) in zip(resumed_seen, straight_seen[k:]):
+        _assert_same_state(a, b)
+    # the best epoch's weights are restored, whether they came from the checkpoint (k = 10)
+    # or were reached after resuming (k = 3), and the linear head is fitted on them
+    _assert_same_state(_state(resumed.network_), _state(straight.network_))
+    np.testing.assert_array_equal(resumed.canonical_correlations_,
+                                  straight.canonical_correlations_)
+    for a, b in zip(resumed.transform(digits), straight.transform(digits)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dcca_resumed_with_early_stopping_stops_at_the_same_epoch(digits, tmp_path):
+    straight = DCCA(5, patience=2, **DCCA_OPTS).fit(digits)
+    assert straight.best_epoch_ + 2 == len(straight.history_) - 1 < 11  # it did stop early
+    resumed, _ = _dcca_resumed(digits, tmp_path / "ckpt", 3, patience=2)
+    assert resumed.history_ == straight.history_
+    assert resumed.best_epoch_ == straight.best_epoch_
+    _assert_same_state(_state(resumed.network_), _state(straight.network_))
+
+
+@pytest.mark.xfail(strict=True, reason="Trainer._fit resumes a run that stopped early: it "
+                   "trains one more epoch past the stop (history grows, checkpoint rewritten)")
+def test_resuming_a_run_that_stopped_early_trains_no_further(digits, tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    first = DCCA(5, patience=2, **DCCA_OPTS, checkpoint_dir=ckpt).fit(digits)
+    assert len(first.history_) < 12
+    again = DCCA(5, patience=2, **DCCA_OPTS, checkpoint_dir=ckpt, resume=True).fit(digits)
+    _assert_same_state(_state(again.network_), _state(first.network_))  # best weights: holds
+    assert again.history_ == first.history_  # fails: one more epoch was trained
+
+
+def test_resuming_a_finished_run_changes_nothing(digits, dcca_straight, tmp_path):
+    straight, _ = dcca_straight
+    ckpt = str(tmp_path / "ckpt")
+    DCCA(5, patience=None, **DCCA_OPTS, checkpoint_dir=ckpt).fit(digits)
+    again = DCCA(5, patience=None, **DCCA_OPTS, checkpoint_dir=ckpt, resume=True).fit(digits)
+    assert again.history_ == straight.history_ and again.best_epoch_ == straight.best_epoch_
+    _assert_same_state(_state(again.network_), _state(straight.network_))
+
+
+# ------------------------------------------------------------------ dual encoder, MoCo
+def _captioned(n_images=60, captions=3, seed=0):
+    """Images with several noisy captions each (groups), the caption view a noisy linear
+    function of the image's latent."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n_images, 6))
+    image = Z @ rng.normal(size=(6, 20)) + 0.2 * rng.normal(size=(n_images, 20))
+    rows = np.repeat(np.arange(n_images), captions)
+    text = Z[rows] @ rng.normal(size=(6, 14)) + 0.8 * rng.normal(size=(len(rows), 14))
+    return MultiView({"image": image[rows], "text": text}, groups=rows)
+
+
+DUAL_OPTS = dict(hidden=(32,), epochs=6, batch_size=30, lr=3e-3, dropout=0.1,
+                 input_noise=0.1, hard_negatives="moco", queue_size=50, momentum=0.9,
+                 val_fraction=0.25, random_state=3, progress=False)
+
+
+def test_moco_dual_encoder_resumed_equals_uninterrupted_run(tmp_path):
+    """Weights, both queues (embeddings, groups, fill count), the momentum encoders, the
+    temperature, the history and the best epoch: all equal after resuming at epoch 3 of 6."""
+    data = _captioned()
+    seen: list = []
+    straight = ContrastiveDualEncoder(8, **DUAL_OPTS).fit(data, callback=stop_after(99, seen))
+    assert int(seen[-1][2]["queues.0.count"]) > 50  # the queue wrapped around
+    ckpt = str(tmp_path / "ckpt")
+    with pytest.raises(Interrupted, match="stopped after epoch 2"):
+        ContrastiveDualEncoder(8, **DUAL_OPTS, checkpoint_dir=ckpt).fit(
+            data, callback=stop_after(3))
+    resumed_seen: list = []
+    resumed = ContrastiveDualEncoder(8, **DUAL_OPTS, checkpoint_dir=ckpt, resume=True).fit(
+        data, callback=stop_after(99, resumed_seen))
+
+    assert resumed.history_ == straight.history_
+    assert resumed.best_epoch_ == straight.best_epoch_
+    assert [e for e, *_ in resumed_seen] == [3, 4, 5]
+    for (_, _, a), (_, _, b) in zip(resumed_seen, seen[3:]):
+        assert any(k.startswith("queues.") for k in a)
+        assert any(k.startswith("momentum_encoders.") for k in a)
+        _assert_same_state(a, b)  # network, queues, momentum encoders after each epoch
+    # after fit the trainable holds the best epoch's state (queues included), in both runs
+    _assert_same_state(_state(resumed_seen[-1][1]), _state(seen[-1][1]))
+    _assert_same_state(_state(seen[-1][1]), seen[straight.best_epoch_][2])
+    _assert_same_state(_state(resumed.network_), _state(straight.network_))
+    assert resumed.temperature_ == straight.temperature_
+    for a, b in zip(resumed.transform(data), straight.transform(data)):
+        np.testing.assert_array_equal(a, b)
