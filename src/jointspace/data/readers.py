@@ -32,6 +32,9 @@ def _check_image(file: Path) -> str | None:
     """None if ``file`` decodes (Pillow open + load; SVG rendered by cairosvg), else why not."""
     try:
         if file.suffix.lower() == ".svg":
+            from jointspace.data.image_files import check_svg_size
+
+            check_svg_size(file)
             try:
                 import cairosvg
             except (ImportError, OSError):  # no cairo library: at least parse the XML
@@ -63,7 +66,12 @@ def _check_audio(file: Path) -> str | None:
         return f"unreadable audio: {type(e).__name__}: {e}"
     if info.samplerate < 1 or info.channels < 1:
         return f"impossible audio header: {info.samplerate} Hz, {info.channels} channels"
-    return None if info.frames > 0 else "empty audio: 0 frames"
+    if info.frames <= 0:
+        return "empty audio: 0 frames"
+    from jointspace.data.audio_files import audio_length_problem
+
+    too_long = audio_length_problem(info.frames, info.samplerate, info.channels)
+    return f"audio too long: {too_long}" if too_long else None
 
 
 def _file_problem(file: Path, root: Path, allow_outside: bool,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.data.audio_files import audio_length_problem
 from jointspace.encoders.base import Encoder, check_media, register
 
 MAX_SAMPLE_RATE = 768_000  # the highest rate audio hardware records; a header above it is broken
@@ -21,7 +22,9 @@ def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
 
     Raises:
         FileNotFoundError: a path that does not exist (names it).
-        ValueError: an unreadable file or an empty / non-finite / multi-dimensional clip.
+        ValueError: an unreadable file, one longer than the limits of
+            :mod:`jointspace.data.audio_files` (checked from its header), or an empty /
+            non-finite / multi-dimensional clip.
     """
     import librosa
     import soundfile as sf
@@ -32,7 +35,12 @@ def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
             raise FileNotFoundError(
                 f"audio encoder {encoder!r}: audio file {path!r} (item {index}) does not exist"
             )
+        where = f"audio file {path!r} (item {index})"
         try:
+            info = sf.info(path)
+            too_long = audio_length_problem(info.frames, info.samplerate, info.channels)
+            if too_long:
+                raise ValueError(f"audio encoder {encoder!r}: {where} is too long: {too_long}")
             wave, native_sr = sf.read(path, dtype="float32", always_2d=True)
             wave = wave.mean(axis=1)
         except sf.LibsndfileError:
@@ -47,9 +55,11 @@ def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
             raise ValueError(f"audio encoder {encoder!r}: audio file {path!r} (item {index}) "
                              f"says its sample rate is {native_sr} Hz; expected 1 to "
                              f"{MAX_SAMPLE_RATE:,} Hz")
+        too_long = audio_length_problem(len(wave), native_sr, 1)
+        if too_long:  # a file only librosa reads: checked once decoded, before resampling
+            raise ValueError(f"audio encoder {encoder!r}: {where} is too long: {too_long}")
         if native_sr != sr:
             wave = librosa.resample(wave, orig_sr=native_sr, target_sr=sr)
-        where = f"audio file {path!r} (item {index})"
     else:
         wave = np.asarray(item, dtype=np.float32)
         where = f"item {index}"

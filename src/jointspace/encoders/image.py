@@ -36,9 +36,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
     """``img`` as RGB; a transparent image (alpha channel, or a palette / single colour marked
     transparent) is composited on white first, so transparent pixels read as white."""
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        out = Image.new("RGB", rgba.size)
+        # in strips of about 4 megapixels: a 64-megapixel image needs no full-size copies
+        # beyond the result (each pixel is composited alone, so the result is the same)
+        step = max(1, (1 << 22) // max(rgba.width, 1))
+        for top in range(0, rgba.height, step):
+            box = (0, top, rgba.width, min(top + step, rgba.height))
+            strip = rgba.crop(box)
+            white = Image.new("RGBA", strip.size, (255, 255, 255, 255))
+            out.paste(Image.alpha_composite(white, strip).convert("RGB"), box[:2])
+        return out
     return img.convert("RGB")
 
 
@@ -221,8 +229,9 @@ class ColorHistEncoder(Encoder):
                 img = resize_image(img, hw)
             if self.space == "hsv":
                 img = img.convert("HSV")
-            arr = np.asarray(img).reshape(-1, 3)
-            idx = lut[arr] + np.arange(3) * bins  # (pixels, 3) → bin of each channel
-            hist = np.bincount(idx.ravel(), minlength=3 * bins).astype(np.float64)
-            rows.append(hist / max(len(arr), 1))
+            # Pillow counts each channel's 256 values in C: no per-pixel array, so a photo of
+            # 64 megapixels costs no memory beyond its pixels
+            counts = np.asarray(img.histogram(), dtype=np.float64).reshape(3, 256)
+            hist = np.concatenate([np.bincount(lut, weights=c, minlength=bins) for c in counts])
+            rows.append(hist / max(img.width * img.height, 1))
         return _stack(rows, self.name)
