@@ -40,8 +40,7 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/jointspace datasets list
 	$(BIN)/jointspace bench --dataset mnist-halves --models cca,pls,mcca,gcca,kcca --n-components 50
-	$(BIN)/jointspace bench --dataset mnist-halves --models cca,dcca --n-components 50 \
-		--epochs 40 --activation sigmoid --input-noise 0.05 --weight-decay 0.3 --lr 0.01
+	$(BIN)/jointspace bench --dataset mnist-halves --models cca,dcca --n-components 50
 	$(BIN)/jointspace bench --dataset uci-mfeat --views fou,kar --models cca,pls,kcca --n-components 10
 	$(BIN)/jointspace bench --dataset uci-mfeat --models mcca,gcca --n-components 5
 	$(BIN)/jointspace bench --dataset nutrimouse --models cca,pls,kcca --n-components 5 --reg 0.1
@@ -97,7 +96,7 @@ empty :=
 space := $(empty) $(empty)
 OPENCLIPART_MODELS = \
 		cca, \
-		dcca:epochs=40:activation=sigmoid:input_noise=0.05:weight_decay=0.3:lr=0.01, \
+		dcca, \
 		dual-encoder:loss=infonce, \
 		dual-encoder:loss=infonce:hard_negatives=topk, \
 		dual-encoder:loss=infonce:hard_negatives=moco, \

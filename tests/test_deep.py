@@ -141,7 +141,8 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(digits, tmp_path):
 
 def test_early_stopping_keeps_the_best_epoch(digits):
     train, _ = digits
-    model = DCCA(5, **{**FAST, "epochs": 30, "lr": 3e-2, "patience": 2}).fit(train)
+    model = DCCA(5, **{**FAST, "epochs": 30, "lr": 3e-2, "patience": 2, "val_fraction": 0.1}).fit(
+        train)
     scores = [row["val_score"] for row in model.history_]
     assert model.best_epoch_ == int(np.argmax(scores))
     assert len(scores) <= 30 and len(scores) - 1 - model.best_epoch_ <= 2
