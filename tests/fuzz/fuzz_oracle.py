@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -105,6 +106,7 @@ class Tally:
     runs: int = 0
     unique: set = field(default_factory=set)
     outcomes: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)
     seconds: float = 0.0
 
@@ -122,6 +124,8 @@ class Tally:
         else:
             for step in result["steps"]:
                 self.outcomes[f"{step['step']} {step['status']}"] += 1
+                if step["status"] == "error":
+                    self.errors[re.sub(r"/\S*/", "", step["message"])[:90]] += 1
                 problem = judge(step, names)
                 if problem:
                     problems.append(problem)
@@ -144,6 +148,9 @@ class Tally:
     def finish(self, expected: int) -> None:
         """Register the tally; fail listing every failing input (and where it was kept)."""
         TALLIES[self.name] = self
+        if os.environ.get("FUZZ_VERBOSE"):
+            print(f"\n{self.name}:", *(f"{c:5} {m!r}" for m, c in self.errors.most_common(8)),
+                  sep="\n  ")
         assert self.runs == expected, f"{self.name}: ran {self.runs} inputs; expected {expected}"
         if self.failures:
             lines = [f"{self.name}: {len(self.failures)} of {self.runs} inputs fail the oracle"]

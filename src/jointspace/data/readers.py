@@ -83,7 +83,7 @@ def _file_problem(file: Path, root: Path, allow_outside: bool,
             return f"outside the folder: {file} (pass allow_outside=True to allow it)"
         if not file.is_file():
             return f"missing file: {file}"
-    except (OSError, RuntimeError) as e:  # a name too long, a symlink loop
+    except (OSError, RuntimeError, ValueError) as e:  # too long, a symlink loop, a NUL byte
         return f"bad file name: {getattr(e, 'strerror', None) or e}"
     return check(file) if check else None
 

@@ -3,6 +3,7 @@ and .npy files. A view is masked in the rows where it has missing values."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -59,8 +60,6 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
     sep = "\t" if file.suffix.lower() == ".tsv" else ","
     try:
         if kind == "CSV":
-            import csv
-
             with file.open(encoding="utf-8-sig", newline="") as fh:
                 header = [h.strip() for h in next(csv.reader(fh, delimiter=sep), [])]
             if not header:
@@ -71,7 +70,7 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
             header = [str(c) for c in pq.read_schema(file).names]
     except UnicodeDecodeError as e:
         raise ValueError(f"{kind} file {str(file)!r} is not UTF-8 text ({e})") from None
-    except (ValueError, OSError) as e:  # pandas EmptyDataError, pyarrow ArrowInvalid
+    except (ValueError, OSError, csv.Error) as e:  # EmptyDataError, ArrowInvalid, a huge field
         why = "is empty" if isinstance(e, pd.errors.EmptyDataError) else f"is unreadable ({e})"
         raise ValueError(f"{kind} file {str(file)!r} {why}") from None
     repeated = sorted({h for h in header if header.count(h) > 1})
@@ -92,7 +91,8 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
                 raise ValueError(f"view {name!r}: {what} {pat!r} in {file}; columns: {short}")
             cols[name] += [c for c in hits if c not in cols[name]]
         if not cols[name]:
-            raise ValueError(f"view {name!r} has no columns; expected a list of column names")
+            raise ValueError(f"view {name!r} has no columns; expected a list of column names "
+                             f"of {str(file)!r}")
     extra = [c for c in (label, id_) if c]
     for c in extra:
         if c not in header:
@@ -108,15 +108,18 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
             if not is_numeric_dtype(s.dtype) or is_complex_dtype(s.dtype):
                 bad = np.flatnonzero(pd.to_numeric(s, errors="coerce").isna() & s.notna())
                 eg = f", e.g. {s.iloc[bad[0]]!r} in row {bad[0] + 1}" if len(bad) else ""
-                raise ValueError(f"column {c!r} (view {name!r}) is not numeric ({s.dtype}{eg})")
+                raise ValueError(f"column {c!r} (view {name!r}) of {str(file)!r} is not numeric "
+                                 f"({s.dtype}{eg})")
         X = df[names].to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isinf(X).any():
             r, k = np.argwhere(np.isinf(X))[0]
-            raise ValueError(f"column {names[k]!r} (view {name!r}) is infinite in row {r + 1}")
+            raise ValueError(f"column {names[k]!r} (view {name!r}) of {str(file)!r} is infinite "
+                             f"in row {r + 1}")
         arrays[name], mask[:, j] = _masked(X)
     for c in extra:
         if df[c].isna().any():
-            raise ValueError(f"column {c!r} is empty in row {int(np.argmax(df[c].isna())) + 1}")
+            raise ValueError(f"column {c!r} of {str(file)!r} is empty in row "
+                             f"{int(np.argmax(df[c].isna())) + 1}")
     meta: dict[str, Any] = {"source": str(file), "columns": cols}
     labels = ids = None
     if label:
@@ -125,7 +128,8 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
     if id_:
         ids, dup = df[id_].to_numpy(), df[id_].duplicated().to_numpy()
         if dup.any():
-            raise ValueError(f"id column {id_!r} repeats {ids[np.argmax(dup)]!r}; expected unique")
+            raise ValueError(f"id column {id_!r} of {str(file)!r} repeats "
+                             f"{ids[np.argmax(dup)]!r}; expected unique")
     return MultiView(arrays, mask=mask, labels=labels, ids=ids, meta=meta)
 
 
@@ -183,8 +187,9 @@ def from_npy(**views: PathLike) -> MultiView:
 
     Raises:
         FileNotFoundError: a file does not exist.
-        ValueError: no views; a file that is not one plain .npy array (pickled objects, .npz)
-            or not of shape (n, d) / (n,); views with different row counts.
+        ValueError: no views; a file that is not one plain .npy array (pickled objects, .npz,
+            a damaged header), not of shape (n, d) / (n,), not numbers (or 1-D strings), or
+            holding an infinity; views with different row counts — each naming the file.
     """
     if not views:
         raise ValueError("no views given; expected e.g. from_npy(image='img.npy', text='t.npy')")
@@ -193,17 +198,28 @@ def from_npy(**views: PathLike) -> MultiView:
         file = _existing(p, f"view {name!r} file")
         try:
             arr = np.load(file, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise ValueError(f"view {name!r}: {file} is not a plain .npy array ({e})") from None
+        except Exception as e:  # noqa: BLE001 - a damaged header raises many types in numpy
+            raise ValueError(f"view {name!r}: {file} is not a plain .npy array "
+                             f"({type(e).__name__}: {e})") from None
         if not isinstance(arr, np.ndarray):
             arr.close()
             raise ValueError(f"view {name!r}: {file} is an .npz archive; expected one .npy array")
-        if arr.ndim not in (1, 2):
-            raise ValueError(
-                f"view {name!r}: {file} has shape {arr.shape}; expected (n, d) or (n,)"
-            )
+        if arr.ndim not in (1, 2) or 0 in arr.shape:
+            raise ValueError(f"view {name!r}: {file} has shape {arr.shape}; expected (n, d) or "
+                             "(n,) with n ≥ 1 and d ≥ 1")
+        if arr.dtype.kind not in "biuf" and not (arr.ndim == 1 and arr.dtype.kind in "US"):
+            raise ValueError(f"view {name!r}: {file} holds {arr.dtype}; expected numbers "
+                             "(or a 1-D array of strings)")
+        if arr.dtype.kind == "f" and np.isinf(arr).any():
+            row = int(np.argwhere(np.isinf(arr))[0][0])
+            raise ValueError(f"view {name!r}: {file} is infinite in row {row + 1}; expected "
+                             "finite values (NaN marks a missing row)")
+        if observed and len(arr) != len(observed[0]):
+            first = next(iter(views))
+            raise ValueError(f"view {name!r}: {file} has {len(arr)} rows; view {first!r} "
+                             f"({views[first]}) has {len(observed[0])}")
         arrays[name], obs = _masked(arr)
         observed.append(obs)
-    mask = np.column_stack(observed) if len({len(o) for o in observed}) == 1 else None
+    mask = np.column_stack(observed)
     meta = {"source": {k: str(v) for k, v in views.items()}}
     return MultiView(arrays, mask=mask, meta=meta)
