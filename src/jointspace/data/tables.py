@@ -108,18 +108,18 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
             if not is_numeric_dtype(s.dtype) or is_complex_dtype(s.dtype):
                 bad = np.flatnonzero(pd.to_numeric(s, errors="coerce").isna() & s.notna())
                 eg = f", e.g. {s.iloc[bad[0]]!r} in row {bad[0] + 1}" if len(bad) else ""
-                raise ValueError(f"column {c!r} (view {name!r}) of {str(file)!r} is not numeric "
-                                 f"({s.dtype}{eg})")
+                raise ValueError(f"column {c!r} (view {name!r}) is not numeric ({s.dtype}{eg}) "
+                                 f"in {str(file)!r}")
         X = df[names].to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isinf(X).any():
             r, k = np.argwhere(np.isinf(X))[0]
-            raise ValueError(f"column {names[k]!r} (view {name!r}) of {str(file)!r} is infinite "
-                             f"in row {r + 1}")
+            raise ValueError(f"column {names[k]!r} (view {name!r}) is infinite in row {r + 1} "
+                             f"of {str(file)!r}")
         arrays[name], mask[:, j] = _masked(X)
     for c in extra:
         if df[c].isna().any():
-            raise ValueError(f"column {c!r} of {str(file)!r} is empty in row "
-                             f"{int(np.argmax(df[c].isna())) + 1}")
+            raise ValueError(f"column {c!r} is empty in row {int(np.argmax(df[c].isna())) + 1} "
+                             f"of {str(file)!r}")
     meta: dict[str, Any] = {"source": str(file), "columns": cols}
     labels = ids = None
     if label:
@@ -128,8 +128,8 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
     if id_:
         ids, dup = df[id_].to_numpy(), df[id_].duplicated().to_numpy()
         if dup.any():
-            raise ValueError(f"id column {id_!r} of {str(file)!r} repeats "
-                             f"{ids[np.argmax(dup)]!r}; expected unique")
+            raise ValueError(f"id column {id_!r} repeats {ids[np.argmax(dup)]!r}; expected "
+                             f"unique ids in {str(file)!r}")
     return MultiView(arrays, mask=mask, labels=labels, ids=ids, meta=meta)
 
 
