@@ -245,17 +245,19 @@ def test_encode_text_and_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_openclipart_prepare_and_cca_floor(tmp_path):
-    """Issue 4's floor: CCA on (minilm, hog) over the official OpenClipArt test split."""
+def test_openclipart_prepare_and_cca_floor(tmp_path, monkeypatch):
+    """Issue 4's floor: CCA on (minilm, hog) over the official OpenClipArt test split. The
+    R@10 the command reports is recomputed from the saved pipeline's embeddings of the test
+    split by a direct count, and must equal it (no tolerance beyond float printing)."""
     env_cache = {"JOINTSPACE_CACHE": str(tmp_path / "cache")}
     prepared = json.loads(run("datasets", "prepare", "openclipart", "--json", env=env_cache).stdout)
     assert prepared["n_samples"] >= 7500 and prepared["n_classes"] >= 20
-    rows = json.loads(
+    fitted = json.loads(
         run(
-            "bench",
+            "fit",
             "--dataset",
             "openclipart",
-            "--models",
+            "--model",
             "cca",
             "--encoders",
             "text=minilm,image=hog",
@@ -263,16 +265,46 @@ def test_openclipart_prepare_and_cca_floor(tmp_path):
             "64",
             "--reg",
             "0.1",
+            "--cache-dir",
+            str(tmp_path / "features"),
+            "--out",
+            str(tmp_path / "cca"),
             "--json",
             env=env_cache,
         ).stdout
     )
-    metrics = rows[0]["metrics"]
+    metrics = fitted["test"]
     assert metrics["relevance"] == "caption"  # the default on an image–caption set
     retrieval = metrics["retrieval_instance"]  # the floor was set under instance relevance
     assert set(retrieval) == set(metrics["retrieval"]) == {"image→text", "text→image"}
+
+    # the reference: the saved pipeline's embeddings of the official test rows, ranked here
+    from jointspace import Pipeline, load_dataset
+
+    monkeypatch.setenv("JOINTSPACE_CACHE", env_cache["JOINTSPACE_CACHE"])
+    pipe = Pipeline.load(tmp_path / "cca")
+    pipe.cache_dir = str(tmp_path / "features")  # the features the command computed
+    test = load_dataset("openclipart", split="test").select(["image", "text"])
+    test = test.subset(test.complete_rows())
+    Z = dict(zip(pipe.view_names, pipe.transform(test)))
+    groups = test.relevance_groups  # instance relevance: a caption of the same image
+
+    def recall_at_10(Q, G):
+        Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+        G = G / np.linalg.norm(G, axis=1, keepdims=True)
+        hits = 0
+        for i in range(len(Q)):
+            sims = G @ Q[i]
+            same = groups == groups[i]
+            rank = 1 + np.count_nonzero(sims[~same] >= sims[same].max())  # ties count against
+            hits += rank <= 10
+        return 100.0 * hits / len(Q)
+
+    reference = {"image→text": recall_at_10(Z["image"], Z["text"]),
+                 "text→image": recall_at_10(Z["text"], Z["image"])}
     for direction, scores in retrieval.items():
-        assert 15 < scores["R@10"] < 60 and scores["MedR"] > 1 and scores["mAP"] > 0.3
+        assert scores["R@10"] == pytest.approx(reference[direction], abs=1e-9), direction
+        assert scores["R@10"] > 15  # the floor of issue 4
         assert metrics["retrieval"][direction]["R@10"] > scores["R@10"]
         assert metrics["instance_ceiling"][direction]["R@10"] < 100
 
