@@ -24,7 +24,8 @@ from safetensors.numpy import load_file, save_file
 
 CONFIG_FILE = "config.json"
 ARRAYS_FILE = "arrays.safetensors"
-FORMAT_VERSION = 1
+#: 2: the config records its own checksum (``config_sha256``) beside the arrays' checksum
+FORMAT_VERSION = 2
 
 
 #: a test hook: the save step at which to kill the process (``crash_point``)
@@ -111,6 +112,30 @@ def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def config_digest(config: dict[str, Any]) -> str:
+    """SHA-256 of a model config, without its own checksum and its free-form ``metadata``."""
+    kept = {k: v for k, v in config.items() if k not in ("config_sha256", "metadata")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def check_config_digest(path: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Refuse a config that differs from the checksum it was saved with: an edited or
+    damaged value (a kernel, an activation, a component count) would otherwise load as a
+    silently different model. Configs saved before format version 2 have no checksum.
+
+    Loaders call it after their own checks of the config, so that a config that does not
+    fit its class is reported as such.
+
+    Raises:
+        ValueError: the config does not match its checksum (names the directory).
+    """
+    expected = config.get("config_sha256")
+    if expected is not None and expected != config_digest(config):
+        raise ValueError(f"model directory {os.fspath(path)!r}: {CONFIG_FILE} does not match "
+                         "the checksum it was saved with (edited or damaged); save the model "
+                         "again")
+
+
 def write_model_dir(
     path: str | os.PathLike, config: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> Path:
@@ -126,6 +151,7 @@ def write_model_dir(
         crash_point("arrays")
         record = {"format_version": FORMAT_VERSION, "arrays_sha256": arrays_digest(arrays),
                   **config}
+        record["config_sha256"] = config_digest(record)
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2))
     return Path(path)
 
@@ -135,9 +161,11 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, n
 
     Raises:
         FileNotFoundError: ``path`` is not a model directory (names the missing file).
-        ValueError: a config that is not a JSON object, an unknown format version, arrays
-            that cannot be read, or arrays that differ from the checksum in the config (a
-            damaged file) — each naming the directory and the part.
+        ValueError: a config that is not a JSON object, an unknown format version, a
+            checksum missing, arrays that cannot be read, or arrays that differ from the
+            checksum in the config (a damaged file) — each naming the directory and the part.
+            (The config's own checksum is checked by the loader, after its checks of the
+            config: :func:`check_config_digest`.)
     """
     root = Path(path)
     for name in (CONFIG_FILE, ARRAYS_FILE):
@@ -149,6 +177,12 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, n
     if not known or not 1 <= version <= FORMAT_VERSION:
         raise ValueError(f"model directory {str(root)!r}: format_version {version!r} is unknown; "
                          f"this jointspace reads 1 to {FORMAT_VERSION}")
+    if version >= 2:  # both checksums are part of the format from version 2
+        missing = [k for k in ("arrays_sha256", "config_sha256")
+                   if not isinstance(config.get(k), str)]
+        if missing:
+            raise ValueError(f"model directory {str(root)!r}: {CONFIG_FILE} lacks its "
+                             f"{missing[0]} checksum (edited or damaged); save the model again")
     try:
         arrays = load_file(root / ARRAYS_FILE)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types

@@ -140,8 +140,10 @@ class Tally:
             kept = ""
             if KEEP_DIR and Path(task["path"]).exists():  # a copy to reproduce the failure
                 kept = str(Path(KEEP_DIR) / f"{self.name.replace('/', '-')}-{self.runs}")
-                copy = shutil.copytree if Path(task["path"]).is_dir() else shutil.copyfile
-                copy(task["path"], kept + Path(task["path"]).suffix)
+                if Path(task["path"]).is_dir():
+                    shutil.copytree(task["path"], kept, symlinks=True)
+                else:
+                    shutil.copyfile(task["path"], kept + Path(task["path"]).suffix)
             self.failures.append({"task": task, "problems": problems, "kept": kept})
         self.seconds += time.perf_counter() - start
 
@@ -155,7 +157,9 @@ class Tally:
         if self.failures:
             lines = [f"{self.name}: {len(self.failures)} of {self.runs} inputs fail the oracle"]
             for f in self.failures[:25]:
-                lines.append(f"  {f['kept'] or json.dumps(f['task'])[:300]}\n    " +
+                what = f"mutations {json.dumps(f['task']['mutations'])}" \
+                    if "mutations" in f["task"] else f["kept"] or json.dumps(f["task"])[:300]
+                lines.append(f"  {what}\n    " +
                              "\n    ".join(f["problems"]))
             raise AssertionError("\n".join(lines))
 

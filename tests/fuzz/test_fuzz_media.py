@@ -14,8 +14,8 @@ from hypothesis import example, given
 from PIL import Image
 
 #: inputs per category in the default run; the slow run multiplies them by SLOW_FACTOR
-IMAGES = {"png": 60, "jpeg": 40, "gif": 30, "webp": 30, "bmp": 30, "tiff": 30}
-SVG, WAV = 60, 100
+IMAGES = {"png": 80, "jpeg": 60, "gif": 40, "webp": 40, "bmp": 40, "tiff": 40}
+SVG, WAV = 60, 120
 SLOW_FACTOR = 4
 ENCODERS = ["hog", "color-hist", "pixels"]
 EXTS = {"jpeg": "jpg"}

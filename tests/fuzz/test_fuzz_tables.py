@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 #: inputs per category in the default run; the slow run multiplies them by SLOW_FACTOR
-COUNTS = {"captions/csv": 150, "captions/tsv": 50, "captions/jsonl": 150,
-          "captions/parquet": 80, "numeric/csv": 200, "numeric/tsv": 50,
-          "numeric/parquet": 120, "arrays/npy": 200}
+COUNTS = {"captions/csv": 200, "captions/tsv": 60, "captions/jsonl": 200,
+          "captions/parquet": 100, "numeric/csv": 200, "numeric/tsv": 60,
+          "numeric/parquet": 120, "arrays/npy": 250}
 SLOW_FACTOR = 4
 NUMBER = st.one_of(st.floats(-1e6, 1e6).map(repr), st.integers(-1000, 1000).map(str))
 NUMERIC = st.one_of(NUMBER, NUMBER, NUMBER, st.floats().map(repr),

@@ -107,7 +107,9 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
             s = df[c]
             if not is_numeric_dtype(s.dtype) or is_complex_dtype(s.dtype):
                 bad = np.flatnonzero(pd.to_numeric(s, errors="coerce").isna() & s.notna())
-                eg = f", e.g. {s.iloc[bad[0]]!r} in row {bad[0] + 1}" if len(bad) else ""
+                value = repr(s.iloc[bad[0]]) if len(bad) else ""
+                value = value if len(value) <= 60 else value[:60] + "…"  # a huge field
+                eg = f", e.g. {value} in row {bad[0] + 1}" if len(bad) else ""
                 raise ValueError(f"column {c!r} (view {name!r}) is not numeric ({s.dtype}{eg}) "
                                  f"in {str(file)!r}")
         X = df[names].to_numpy(dtype=np.float64, na_value=np.nan)

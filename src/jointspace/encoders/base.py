@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from jointspace.persistence import read_model_dir, write_model_dir
+from jointspace.persistence import check_config_digest, read_model_dir, write_model_dir
 from jointspace.specs import parse_value
 
 #: name → encoder class, filled by :func:`register`
@@ -225,6 +225,7 @@ def load_encoder(path: str | os.PathLike) -> Encoder:
     except (TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ValueError(f"{where}: its config does not fit the encoder "
                          f"({type(exc).__name__}: {exc})") from None
+    check_config_digest(path, config)
     return encoder
 
 
