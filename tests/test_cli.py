@@ -162,7 +162,8 @@ def test_bench_relevance_option():
         (("bench", "--dataset", "linnerud", "--models", "foo"), "unknown model 'foo'"),
         (
             ("bench", "--dataset", "uci-mfeat", "--models", "mcca", "--n-components", "10"),
-            "n_components=10 is larger than the smallest view ('mor', 6 features)",
+            "n_components=10 must be at most 6, the number of features in the narrowest view "
+            "('mor')",
         ),
         (("bench", "--dataset", "linnerud", "--views", "exercise,nope"), "view 'nope' does not"),
         (("eval", "/nonexistent/model"), "is not a jointspace pipeline: no manifest.json"),

@@ -111,7 +111,7 @@ def test_transform_view_matches_transform(model, small):
     np.testing.assert_allclose(model.transform_view("left", test["left"][0]), Z[0][:1], atol=1e-12)
     from jointspace.metrics import canonical_correlations
 
-    assert model.score(test) == pytest.approx(canonical_correlations(*Z).sum())
+    assert model.score(test) == pytest.approx(canonical_correlations(*Z).mean())
 
 
 def test_inputs_as_multiview_dict_or_list_agree(small):
@@ -190,7 +190,8 @@ def test_load_checks_class_and_directory(small, tmp_path):
 def test_clear_errors(small):
     train, _ = small
     X1, X2 = train["left"], train["right"]
-    with pytest.raises(ValueError, match="view 'view1' has 399 rows, view 'view0' has 400"):
+    with pytest.raises(ValueError, match="view 'view1' has 399 rows, view 'view0' has 400: "
+                       "views must have the same number of samples"):
         CCA(2).fit([X1, X2[:-1]])
     bad = X2.copy()
     bad[3, 5] = np.nan
@@ -198,13 +199,13 @@ def test_clear_errors(small):
         CCA(2).fit([X1, bad])
     with pytest.raises(
         ValueError,
-        match=r"n_components=10 is larger than the smallest view "
-        r"\('view1', 4 features\)",
+        match=r"n_components=10 must be at most 4, the number of features in the narrowest view "
+        r"\('view1'\)",
     ):
         CCA(10).fit([X1, X2[:, :4]])
-    with pytest.raises(ValueError, match="CCA got 3 views; expected exactly 2"):
+    with pytest.raises(ValueError, match="CCA requires exactly 2 views, got 3"):
         CCA(2).fit([X1, X2, X2])
-    with pytest.raises(ValueError, match="MCCA got 1 views; expected at least 2"):
+    with pytest.raises(ValueError, match="MCCA got 1 view. At least 2 views are required"):
         MCCA(2).fit([X1])
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         load_dataset("mnist")
@@ -215,7 +216,8 @@ def test_clear_errors(small):
         model.transform_view("top", X1)
     with pytest.raises(ValueError, match="fitted on \\['left', 'right'\\]"):
         model.transform({"a": X1, "b": X2})
-    with pytest.raises(ValueError, match="reg has 3 values; expected 1 or 2"):
+    with pytest.raises(ValueError, match="'reg' must be a scalar or a list of length 2 "
+                       "\\(one value per view\\); got 3 values"):
         CCA(2, reg=[0.1, 0.1, 0.1]).fit(train)
-    with pytest.raises(ValueError, match="n_components=0"):
+    with pytest.raises(ValueError, match="'n_components' parameter of CCA .* Got 0 instead"):
         CCA(0).fit(train)

@@ -93,7 +93,7 @@ def test_empty_view_rejected_and_single_sample_cannot_be_fitted() -> None:
     with pytest.raises(ValueError, match="'e'.*empty"):
         MultiView({"e": np.zeros((0, 3))})
     one = MultiView({"a": np.ones((1, 3)), "b": np.ones((1, 2))})  # a valid single query
-    with pytest.raises(ValueError, match="CCA got 1 sample; expected at least 2"):
+    with pytest.raises(ValueError, match="CCA got 1 sample; a minimum of 2 paired samples"):
         CCA(1).fit(one)
     with pytest.raises(ValueError, match="views is empty; expected at least one view"):
         MultiView({})

@@ -179,11 +179,11 @@ def test_bad_deep_input_is_named(digits):
     train, _ = digits
     with pytest.raises(ValueError, match="tower has 3 entries; expected one per view"):
         DCCA(5, tower=["mlp"] * 3, **FAST).fit(train)
-    with pytest.raises(ValueError, match="activation='swish'"):
+    with pytest.raises(ValueError, match="'activation' parameter of DCCA .*Got 'swish'"):
         DCCA(5, activation="swish", **FAST).fit(train)
-    with pytest.raises(ValueError, match="schedule='linear'"):
+    with pytest.raises(ValueError, match="'schedule' parameter of DCCA .*Got 'linear'"):
         DCCA(5, schedule="linear", **FAST).fit(train)
-    with pytest.raises(ValueError, match="DCCA got 3 views; expected exactly 2"):
+    with pytest.raises(ValueError, match="DCCA requires exactly 2 views, got 3"):
         DCCA(5, **FAST).fit([train["left"]] * 3)
 
 

@@ -308,7 +308,7 @@ def test_distill_teacher_as_array_or_view():
 @pytest.mark.parametrize(
     ("params", "fit_kw", "match"),
     [
-        ({"loss": "triplet"}, {}, "loss='triplet'"),
+        ({"loss": "triplet"}, {}, "'loss' parameter of ContrastiveDualEncoder .*Got 'triplet'"),
         ({"hard_negatives": "mined"}, {}, "hard_negatives"),
         ({"distill": "kl"}, {}, "needs teacher"),
         ({"distill": "kl"}, {"teacher": np.ones((3, 2))}, r"teacher has shape \(3, 2\)"),

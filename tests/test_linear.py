@@ -147,7 +147,7 @@ def test_three_views_mcca_gcca(mfeat_split):
     for model in (MCCA(5, reg=EPS), GCCA(5, reg=EPS)):
         Z = model.fit(views).transform(dict(zip(names[:3], test[:3])))
         assert len(Z) == 3 and all(z.shape == (len(test[0]), 5) for z in Z)
-        assert model.score(dict(zip(names[:3], test[:3]))) > 3.0
+        assert model.score(dict(zip(names[:3], test[:3]))) > 0.6  # mean of 5 correlations
 
 
 # ------------------------------------------------------------------------------- kernel
@@ -195,7 +195,7 @@ def test_kcca_poly_kernel_and_bad_kernel(mfeat_split):
     tr = [train[0][:200], train[2][:200]]
     model = KCCA(3, kernel="poly", degree=2, reg=0.1).fit(tr)
     assert np.isfinite(model.transform([test[0], test[2]])[0]).all()
-    with pytest.raises(ValueError, match="kernel='cosine'; expected one of rbf, poly, linear"):
+    with pytest.raises(ValueError, match="'kernel' parameter of KCCA .*Got 'cosine'"):
         KCCA(3, kernel="cosine").fit(tr)
 
 

@@ -39,3 +39,27 @@ def test_dccae_takes_the_training_options_of_dcca():
     model = make_model("dccae", epochs=3, hidden=(16,), lr=0.5, recon_weight=0.2)
     assert (model.epochs, model.hidden, model.lr, model.recon_weight) == (3, (16,), 0.5, 0.2)
     assert make_model("dccae:epochs=4").epochs == 4
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_parameter_has_a_constraint_checked_before_any_work(name):
+    # scikit-learn's form: one constraint list per parameter, validated first thing in fit,
+    # so a nonsense value names the parameter (and no deep model trains a single step)
+    import numpy as np
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    cls = model_class(name)
+    assert set(cls._parameter_constraints) == set(cls._get_param_names())
+    views = [np.random.default_rng(0).normal(size=(20, 4)) for _ in range(2)]
+    for param in cls._get_param_names():
+        model = make_model(name, **{param: object()})
+        with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of {cls.__name__}"):
+            model.fit(views)
+        assert not hasattr(model, "view_names_")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_views_are_data_not_routable_metadata(name):
+    routing = model_class(name)().get_metadata_routing()
+    for method in ("fit", "transform", "score"):
+        assert "views" not in getattr(routing, method).requests, method

@@ -73,9 +73,12 @@ def test_a_feature_in_other_units_is_kept(model_class, scale):
 
 
 @pytest.mark.parametrize("params, words", [
-    ({"degree": 2.5}, "degree=2.5"), ({"degree": 0}, "degree=0"),
-    ({"gamma": -1.0}, "gamma=-1.0"), ({"gamma": float("nan")}, "gamma=nan"),
-    ({"coef0": float("inf")}, "coef0=inf"), ({"kernel": "sigmoid"}, "kernel='sigmoid'"),
+    ({"degree": 2.5}, "'degree' .* an int in the range \\[1, inf\\). Got 2.5"),
+    ({"degree": 0}, "'degree' .* Got 0 instead"),
+    ({"gamma": -1.0}, "'gamma' .* Got -1.0 instead"),
+    ({"gamma": float("nan")}, "'gamma' .* Got nan"),
+    ({"coef0": float("inf")}, "'coef0' .* Got inf"),
+    ({"kernel": "sigmoid"}, "'kernel' .* Got 'sigmoid'"),
 ])
 def test_kcca_checks_every_kernel_parameter_whatever_the_kernel(pair, params, words):
     with pytest.raises(ValueError, match=words):

@@ -182,9 +182,8 @@ def validate_views(
 def perview_parameter(
     name: str, value: Any, default: float, n_views: int
 ) -> list[float]:
-    """cca_zoo._utils._validation.perview_parameter → jointspace's ``per_view`` (which has
-    no default: ``default`` is unused)."""
-    return per_view(name, value, n_views)
+    """cca_zoo._utils._validation.perview_parameter → jointspace's ``per_view``."""
+    return per_view(name, value, n_views, default)
 
 
 def svd_whiten(x: np.ndarray, regularization: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,6 @@ from cca_zoo.metrics import average_pairwise_correlations, pairwise_correlations
 from .adapter import CCA
 
 
-@pytest.mark.xfail(
-    reason="score convention: jointspace's JointModel.score is the SUM over components of "
-    "the per-component correlation (documented in base.py), cca-zoo's the MEAN; with "
-    "n_components=2 jointspace returns twice the peer's value",
-    strict=True,
-)
 def test_score_is_the_mean_canonical_correlation(
     two_views: list[np.ndarray],
 ) -> None:

@@ -3,7 +3,7 @@
 Adapted from cca-zoo 4.0.1's ``tests/test_estimator_checks.py``: its ``TwoViewAdapter``
 (cca-zoo's own ``_MultiviewWrapper``, which stacks and splits views and is generic over
 the estimator it wraps) around the jointspace models of :mod:`.adapter`, with sklearn's
-``parametrize_with_checks`` (its expected failures strict, as the suite's other xfails).
+``parametrize_with_checks``.
 Not adapted: the slow-backend variant (none of the six has
 one) and ``test_meta_estimator_construction``, which checks cca-zoo's searches and
 ``PerViewTransformer`` (jointspace has no such meta-estimators).
@@ -46,30 +46,11 @@ class TwoViewAdapter(_MultiviewWrapper):
         return views if len(views) == 2 else views * 2
 
 
-_OBJECT_ARRAY = (
-    "an object array holding a non-number (sklearn puts a dict in X[0, 0]) must raise "
-    "TypeError matching 'argument must be .* string.* number', numpy's own error, as "
-    "sklearn's check_array does; jointspace's _as_view (data/multiview.py) turns it into "
-    "ValueError(\"view 'view0' is an object array holding non-numbers; expected a numeric "
-    "array\")"
-)
-# jointspace's models whose checks fail, and why (the peer expects none of these six to)
-_EXPECTED_FAILURES: dict[str, dict[str, str]] = {
-    name: {"check_dtype_object": _OBJECT_ARRAY} for name in ("CCA", "PLS", "MCCA", "GCCA", "KCCA")
-}
-
-
-def _expected_failures(adapter: TwoViewAdapter) -> dict[str, str]:
-    return _EXPECTED_FAILURES.get(type(adapter.estimator).__name__, {})
-
-
 def _adapters() -> list[TwoViewAdapter]:
     return [TwoViewAdapter(make_model(cls)) for cls in MODEL_CLASSES]
 
 
-@parametrize_with_checks(
-    _adapters(), expected_failed_checks=_expected_failures, xfail_strict=True
-)
+@parametrize_with_checks(_adapters())
 def test_sklearn_estimator_checks(estimator: TwoViewAdapter, check: Any) -> None:
     """Each model passes scikit-learn's estimator checks."""
     check(estimator)

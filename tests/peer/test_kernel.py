@@ -25,14 +25,6 @@ from sklearn.kernel_approximation import Nystroem
 
 from .adapter import KCCA, MCCA, RidgeCCA
 
-_SCALE = (
-    "MCCA's two-view weights are CCA's / sqrt(2): jointspace's solve_mcca (linear/solvers.py) "
-    "constrains sum_i w_i'C_i w_i = 1, so each view gets w_i'C_i w_i = 1/2, while KCCA "
-    "(solve_cca) gives each view unit variance, w_i'C_i w_i = 1; cca-zoo divides A and B by "
-    "the number of views (constraint mean_i w_i'C_i w_i = 1), so its MCCA, CCA and KCCA agree "
-    "in weights. jointspace's KCCA scores are MCCA's times sqrt(2)"
-)
-
 
 def _assert_same_scores(a: list[np.ndarray], b: list[np.ndarray]) -> None:
     """Equal scores up to the sign of each component."""
@@ -53,8 +45,7 @@ def _views(seed: int, n: int) -> list[np.ndarray]:
 @pytest.mark.parametrize(
     ("kernel_cls", "linear_cls"),
     [
-        pytest.param(KCCA, MCCA, id="KCCA-MCCA", marks=pytest.mark.xfail(reason=_SCALE,
-                                                                         strict=True)),
+        pytest.param(KCCA, MCCA, id="KCCA-MCCA"),
         pytest.param(KCCA, RidgeCCA, id="KCCA-RidgeCCA"),  # added, see the docstring
     ],
 )
@@ -68,7 +59,6 @@ def test_linear_kernel_is_the_linear_model(
     _assert_same_scores(kernel.transform(test), linear.transform(test))
 
 
-@pytest.mark.xfail(reason=_SCALE, strict=True)
 @pytest.mark.parametrize("shrinkage", [0.01, 0.5])
 def test_kcca_is_mcca_on_the_exact_nystroem_features(shrinkage: float) -> None:
     """KCCA is MCCA on Nystroem features using every training row as a landmark."""

@@ -12,6 +12,11 @@ import numpy as np
 ViewData = np.ndarray | list
 
 
+class NonNumericError(ValueError, TypeError):
+    """An array view holds values that are not numbers (a ValueError, and the TypeError
+    numpy and scikit-learn raise for an object that is not a number)."""
+
+
 def _as_view(name: str, data: Any) -> ViewData:
     """A numeric view as a 2-D array (n, d), or a raw view (paths, strings) as a list."""
     if isinstance(data, Sequence) and not isinstance(data, str | bytes | np.ndarray):
@@ -27,9 +32,9 @@ def _as_view(name: str, data: Any) -> ViewData:
     if arr.dtype.kind == "O" and arr.ndim == 2:  # numbers in an object array, as sklearn
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"view {name!r} is an object array holding non-numbers; "
-                             "expected a numeric array") from None
+        except (TypeError, ValueError) as exc:
+            raise NonNumericError(f"view {name!r} is an object array holding non-numbers "
+                                  f"({exc}); expected a numeric array") from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"view {name!r} has dtype {arr.dtype}; expected a numeric array")
     if arr.ndim == 1:
@@ -90,7 +95,9 @@ class MultiView:
         first = next(iter(counts))
         for k, c in counts.items():
             if c != counts[first]:
-                raise ValueError(f"view {k!r} has {c} rows, view {first!r} has {counts[first]}")
+                raise ValueError(f"view {k!r} has {c} rows, view {first!r} has "
+                                 f"{counts[first]}: views must have the same number of "
+                                 "samples (one row per pair)")
         n = counts[first]
         if self.mask is None:
             self.mask = np.ones((n, len(self.views)), dtype=bool)
@@ -271,7 +278,7 @@ def as_multiview(views: Any, names: Sequence[str] | None = None) -> MultiView:
         if names is None:
             names = [f"view{i}" for i in range(len(views))]
         elif len(names) != len(views):
-            raise ValueError(f"got {len(views)} views; expected {len(names)} ({list(names)})")
+            raise ValueError(f"Expected {len(names)} views ({list(names)}); got {len(views)}")
         return MultiView(dict(zip(names, views)))
     raise ValueError(
         f"views is a {type(views).__name__}; expected a MultiView, a dict or a list of arrays"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import metadata_routing
 
 from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
@@ -41,6 +42,13 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
     max_views: ClassVar[int | None] = None
     #: whether fit uses samples with missing views (masked) rather than complete rows only
     fits_missing_views: ClassVar[bool] = False
+    #: one constraint list per constructor parameter (scikit-learn's form), checked by fit
+    _parameter_constraints: ClassVar[dict] = {}
+    # the views are the data, not metadata that a meta-estimator would route
+    __metadata_request__fit = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__partial_fit = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__transform = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__score = {"views": metadata_routing.UNUSED}  # noqa: RUF012
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -59,18 +67,20 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
                     f"views are {mv.view_names}; this model was fitted on {self.view_names_}"
                 )
         n_views = len(mv.view_names)
-        if n_views < self.min_views or (self.max_views is not None and n_views > self.max_views):
-            expected = (
-                f"exactly {self.min_views}"
-                if self.min_views == self.max_views
-                else f"at least {self.min_views}"
-            )
-            raise ValueError(f"{type(self).__name__} got {n_views} views; expected {expected}")
+        name = type(self).__name__
+        if self.min_views == self.max_views and n_views != self.min_views:
+            raise ValueError(f"{name} requires exactly {self.min_views} views, got {n_views}")
+        if n_views < self.min_views:
+            raise ValueError(f"{name} got {n_views} view{'s' * (n_views != 1)}. At least "
+                             f"{self.min_views} views are required")
+        if self.max_views is not None and n_views > self.max_views:
+            raise ValueError(f"{name} takes at most {self.max_views} views, got {n_views}")
         arrays = mv.arrays()
         if not fitting:
-            for name, a, d in zip(mv.view_names, arrays, self.n_features_):
+            for i, (view, a, d) in enumerate(zip(mv.view_names, arrays, self.n_features_)):
                 if a.shape[1] != d:
-                    raise ValueError(f"view {name!r} has {a.shape[1]} features; expected {d}")
+                    raise ValueError(f"View {i} has {a.shape[1]} features; expected {d} "
+                                     f"(view {view!r})")
         return mv, arrays
 
     def _check_n_components(self, dims: list[int], names: list[str], n_rows: int) -> int:
@@ -80,8 +90,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
         smallest = int(np.argmin(dims))
         if k > dims[smallest]:
             raise ValueError(
-                f"n_components={k} is larger than the smallest view "
-                f"({names[smallest]!r}, {dims[smallest]} features)"
+                f"n_components={k} must be at most {dims[smallest]}, the number of features "
+                f"in the narrowest view ({names[smallest]!r})"
             )
         if k > n_rows - 1:
             raise ValueError(f"n_components={k} needs more than {n_rows} complete samples")
@@ -112,11 +122,14 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             y: ignored (scikit-learn compatibility).
         Returns:
             self.
+        Raises:
+            InvalidParameterError: a parameter outside its constraints (names it).
         """
+        self._validate_params()
         mv, arrays = self._validate_views(views, fitting=True)
         if mv.n_samples < 2:
             raise ValueError(
-                f"{type(self).__name__} got 1 sample; expected at least 2 paired samples"
+                f"{type(self).__name__} got 1 sample; a minimum of 2 paired samples is required"
             )
         if self.fits_missing_views:
             mask = mv.mask
@@ -202,14 +215,15 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
         return self._transform_array(i, arr)
 
     def score(self, views: Any, y: Any = None) -> float:
-        """Sum over components of the correlation of the joint-space scores on ``views``.
+        """Mean over components of the correlation of the joint-space scores on ``views``
+        (cca-zoo's convention: comparable across numbers of components).
 
         For three or more views each component's correlation is the mean over view pairs.
         Only samples where every view is observed count.
         """
         mv = as_multiview(views, names=getattr(self, "view_names_", None))
         Z = self.transform(mv.subset(mv.complete_rows()))
-        return float(np.sum(canonical_correlations(*Z)))
+        return float(np.mean(canonical_correlations(*Z)))
 
     # ------------------------------------------------------------ persistence
     def _fitted_state(self) -> dict[str, Any]:
@@ -366,8 +380,12 @@ def check_view_values(arrays: list[np.ndarray], mask: np.ndarray, names: list[st
                              "estimated from it")
 
 
-def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[float]:
-    """Broadcast a scalar or per-view parameter to a list of n_views non-negative floats."""
+def per_view(name: str, value: float | Sequence[float] | None, n_views: int,
+             default: float | None = None) -> list[float]:
+    """Broadcast a scalar or per-view parameter to a list of n_views non-negative floats
+    (``None`` is ``default`` for every view, where a default is given)."""
+    if value is None and default is not None:
+        value = default
     try:
         values = [float(value)] * n_views if np.isscalar(value) else [float(v) for v in value]
     except (TypeError, ValueError):
@@ -376,7 +394,8 @@ def per_view(name: str, value: float | Sequence[float], n_views: int) -> list[fl
     if len(values) == 1:
         values = values * n_views
     if len(values) != n_views:
-        raise ValueError(f"{name} has {len(values)} values; expected 1 or {n_views} (one per view)")
+        raise ValueError(f"'{name}' must be a scalar or a list of length {n_views} (one value "
+                         f"per view); got {len(values)} values")
     if any(v < 0 or not np.isfinite(v) for v in values):
         raise ValueError(f"{name}={value!r}; expected non-negative finite values")
     return values

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from jointspace.models.base import JointModel
-from jointspace.models.deep.towers import build_tower, takes_features, widths
+from jointspace.models.constraints import (
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    tower_constraints,
+    training_constraints,
+)
+from jointspace.models.deep.towers import ACTIVATIONS, build_tower, takes_features, widths
 from jointspace.train import Trainer
+from jointspace.train.trainer import SCHEDULES
+
+#: the constraints of the tower layout and Trainer options every deep model takes
+DEEP_CONSTRAINTS: dict[str, list[Any]] = {
+    **tower_constraints(tuple(ACTIVATIONS), nn.Module),
+    **training_constraints(SCHEDULES),
+}
 
 #: rows per forward pass when encoding outside training
 ENCODE_CHUNK = 4096
@@ -189,6 +202,14 @@ class DeepCorrelationModel(DeepJointModel):
     validation score), ``best_epoch_``, ``head_weights_`` / ``head_means_`` (linear head),
     ``canonical_correlations_`` (training set), ``n_components_``.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **DEEP_CONSTRAINTS,
+        "n_components": [POSITIVE_INT],
+        "out_dim": [POSITIVE_INT, None],
+        "reg": [NON_NEGATIVE],
+        "head_reg": [NON_NEGATIVE],
+    }
 
     def __init__(
         self,

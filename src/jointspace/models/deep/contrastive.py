@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from jointspace.losses import CONTRASTIVE_LOSSES, DISTILL_LOSSES
-from jointspace.models.deep.base import DeepJointModel
+from jointspace.models.constraints import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT
+from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
 from jointspace.models.deep.contrastive_training import HARD_NEGATIVES, ContrastiveTraining
 from jointspace.models.deep.towers import build_tower, takes_features, widths
 
@@ -81,6 +83,25 @@ class ContrastiveDualEncoder(DeepJointModel):
     """
 
     max_views: ClassVar[int | None] = 2
+    _parameter_constraints: ClassVar[dict] = {
+        **DEEP_CONSTRAINTS,
+        "n_components": [POSITIVE_INT],
+        "freeze": [list, tuple],
+        "loss": [StrOptions(set(CONTRASTIVE_LOSSES))],
+        "temperature": [POSITIVE],
+        "margin": [NON_NEGATIVE],
+        "vse_reduction": [StrOptions({"max", "sum"})],
+        "hard_negatives": [StrOptions(set(HARD_NEGATIVES)), None],
+        "n_hard": [POSITIVE_INT],
+        "queue_size": [POSITIVE_INT],
+        "momentum": [FRACTION],
+        "distill": [StrOptions(set(DISTILL_LOSSES)), None],
+        "distill_weight": [NON_NEGATIVE],
+        "distill_temperature": [POSITIVE],
+        "distill_teacher": [str, None],
+        "grad_cache_chunk": [POSITIVE_INT, None],
+        "standardize": ["boolean"],
+    }
 
     def __init__(
         self,

@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from jointspace.losses import CCALoss, GCCALoss, ReconstructionLoss
 from jointspace.models.base import JointModel
+from jointspace.models.constraints import NON_NEGATIVE
 from jointspace.models.deep.base import DeepCorrelationModel, TowerNetwork
 from jointspace.models.deep.towers import MLP, widths
 from jointspace.models.linear import CCA, GCCA
@@ -104,6 +106,12 @@ class DCCAE(DCCA):
         recon_loss: "mse", or "bce" for inputs in [0, 1] (decoders output logits).
         (Decoders are MLPs mirroring the hidden widths.)
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **DeepCorrelationModel._parameter_constraints,
+        "recon_weight": [NON_NEGATIVE],
+        "recon_loss": [StrOptions({"mse", "bce"})],
+    }
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from jointspace.models.base import JointModel, per_view
+from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE_INT
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator, Solution
 
@@ -52,6 +53,8 @@ class _CovarianceModel(JointModel):
             self.
         """
         first = "joint_scatter_" not in self.__dict__
+        if first:
+            self._validate_params()
         mv, arrays = self._validate_views(views, fitting=first)
         arrays = self._complete_rows(mv, arrays)
         dims = [a.shape[1] for a in arrays]
@@ -130,6 +133,8 @@ class CCA(_CovarianceModel):
     """
 
     max_views: ClassVar[int | None] = 2
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
 
     def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
         self.n_components = n_components
@@ -150,6 +155,7 @@ class PLS(_CovarianceModel):
     """
 
     max_views: ClassVar[int | None] = 2
+    _parameter_constraints: ClassVar[dict] = {"n_components": [POSITIVE_INT]}
 
     def __init__(self, n_components: int = 2):
         self.n_components = n_components
@@ -161,13 +167,17 @@ class PLS(_CovarianceModel):
 class MCCA(_CovarianceModel):
     """Multiset CCA for two or more views (Kettenring 1971, SUMCOR with ridge).
 
-    Maximizes Σ_{i≠j} w_iᵀΣ_ij w_j subject to Σ_i w_iᵀ(Σ_ii + ε_i I)w_i = 1, solved as a
-    generalized eigenproblem. For two views it equals :class:`CCA`.
+    Maximizes Σ_{i≠j} w_iᵀΣ_ij w_j subject to (1/m) Σ_i w_iᵀ(Σ_ii + ε_i I)w_i = 1 for m
+    views, solved as a generalized eigenproblem. With two views it is :class:`CCA`, weights
+    included (each view's scores have unit variance, as in CCA).
 
     Args:
         n_components: k (≤ the smallest view's d_i).
         reg: ε, a float or one per view.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
 
     def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
         self.n_components = n_components
@@ -189,6 +199,9 @@ class GCCA(_CovarianceModel):
         n_components: k (≤ the smallest view's d_i).
         reg: ε, a float or one per view.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
 
     def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
         self.n_components = n_components

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from jointspace.models.base import JointModel, per_view
+from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE, POSITIVE_INT, SEED
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator
 
@@ -18,10 +21,11 @@ AUTO_EXACT_MAX = 1000
 
 
 class KCCA(JointModel):
-    """Kernel canonical correlation analysis of two views (Bach & Jordan 2002; Hardoon et al. 2004).
+    """Kernel canonical correlation analysis (Bach & Jordan 2002; Hardoon et al. 2004).
 
     Each view is mapped to kernel features φ(x) = k(x, L) K_LL^{-1/2} on landmarks L, and
-    ridge CCA is solved on those features. With all training samples as landmarks this is
+    ridge CCA is solved on those features (two views), or multiset CCA (:class:`MCCA`'s
+    problem, for three or more views). With all training samples as landmarks this is
     exact regularized KCCA: the feature covariance is the centered kernel matrix / (n − 1)
     and the ridge εI on it is the RKHS-norm penalty α_iᵀ(K_i²/(n−1) + ε K_i)α_i = 1. With
     m < n random landmarks it is the Nyström approximation (cost O(n m² + m³)).
@@ -41,7 +45,16 @@ class KCCA(JointModel):
     ``objective_``, ``canonical_correlations_`` ((k,) on the training set).
     """
 
-    max_views: ClassVar[int | None] = 2
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [POSITIVE_INT],
+        "reg": PER_VIEW_RIDGE,
+        "kernel": [StrOptions(set(KERNELS))],
+        "gamma": [POSITIVE, None],
+        "degree": [POSITIVE_INT],
+        "coef0": [Interval(Real, None, None, closed="neither")],
+        "n_landmarks": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "random_state": SEED,
+    }
 
     def __init__(
         self,
@@ -113,7 +126,7 @@ class KCCA(JointModel):
                 float(1.0 / (a.shape[1] * max(a.var(), np.finfo(float).tiny))) for a in arrays
             ]
         else:
-            self.gammas_ = [float(self.gamma)] * 2
+            self.gammas_ = [float(self.gamma)] * len(arrays)
         self.landmarks_ = [a[idx].copy() for a in arrays]
         self.feature_maps_ = [
             solvers.inv_sqrt(self._kernel(i, L, L)) for i, L in enumerate(self.landmarks_)
@@ -123,7 +136,9 @@ class KCCA(JointModel):
         acc.update(feats)
         cov, dims = acc.covariance(), acc.dims
         k = min(self.n_components, *dims)
-        solution = solvers.solve_cca(cov, dims, per_view("reg", self.reg, 2), k)
+        reg = per_view("reg", self.reg, len(dims))
+        solve = solvers.solve_cca if len(dims) == 2 else solvers.solve_mcca
+        solution = solve(cov, dims, reg, k)
         self.weights_ = solvers.fix_signs(solution.weights)
         self.objective_ = solution.objective
         self.canonical_correlations_ = solvers.correlations_from_cov(cov, dims, self.weights_)

@@ -182,8 +182,9 @@ def solve_mcca(cov: np.ndarray, dims: list[int], reg: list[float], k: int) -> So
 
     A holds the between-view blocks Σ_ij (i ≠ j, zero diagonal blocks) and B the
     block-diagonal C_i = Σ_ii + ε_i I. With F = blockdiag(C_i^{-1/2}) the problem is the
-    symmetric eigenproblem Fᵀ A F u = λ u, v = F u (so vᵀ B v = 1). For two views the
-    top λ are the canonical correlations.
+    symmetric eigenproblem Fᵀ A F u = λ u, v = F u. The weights are scaled to
+    (1/m) vᵀ B v = 1 for m views (cca-zoo's convention), so that with two views they are
+    CCA's (w_iᵀC_iw_i = 1) and the top λ the canonical correlations.
     """
     sl = block_slices(dims)
     factors = _whiteners(cov, dims, reg)
@@ -195,7 +196,7 @@ def solve_mcca(cov: np.ndarray, dims: list[int], reg: list[float], k: int) -> So
                 M[ri, rj] = Fi.T @ cov[si, sj] @ Fj
                 M[rj, ri] = M[ri, rj].T
     lam, U = np.linalg.eigh(M)
-    lam, U = lam[::-1][:k], U[:, ::-1][:, :k]
+    lam, U = lam[::-1][:k], U[:, ::-1][:, :k] * np.sqrt(len(dims))
     return Solution([F @ U[r] for F, r in zip(factors, ranks)], lam)
 
 
