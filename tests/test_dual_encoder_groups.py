@@ -85,13 +85,13 @@ def test_validation_rows_are_a_quarter_of_the_rows_none_trained_on(fitted):
     data, model, given, _ = fitted
     train = _row_index(data, 1, given["train"][1], model)  # text rows are all distinct
     val = _row_index(data, 1, given["val"][1], model)
-    assert len(val) == round(0.25 * len(data)) and len(train) + len(val) == len(data)
+    # whole groups: the validation rows are the count of groups nearest to a quarter
+    largest = np.bincount(data.groups).max()
+    assert abs(len(val) - round(0.25 * len(data))) <= largest / 2
+    assert len(train) + len(val) == len(data)
     assert set(train).isdisjoint(val) and len(set(train) | set(val)) == len(data)
 
 
-@pytest.mark.xfail(strict=True, reason="DeepJointModel._split_rows splits rows, not groups: "
-                   "an image's captions land on both sides, so validation retrieves images "
-                   "that were trained on")
 def test_no_group_straddles_training_and_validation(fitted):
     data, model, given, _ = fitted
     train = _row_index(data, 1, given["train"][1], model)

@@ -113,8 +113,6 @@ def test_dcca_resumed_with_early_stopping_stops_at_the_same_epoch(digits, tmp_pa
     _assert_same_state(_state(resumed.network_), _state(straight.network_))
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer._fit resumes a run that stopped early: it "
-                   "trains one more epoch past the stop (history grows, checkpoint rewritten)")
 def test_resuming_a_run_that_stopped_early_trains_no_further(digits, tmp_path):
     ckpt = str(tmp_path / "ckpt")
     first = DCCA(5, patience=2, **DCCA_OPTS, checkpoint_dir=ckpt).fit(digits)

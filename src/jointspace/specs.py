@@ -11,10 +11,13 @@ from typing import Any
 
 
 def parse_value(text: str) -> Any:
-    """A parameter value from text: int, float, true/false, none, a "/"-separated tuple
-    (``hidden=512/512``), else the string itself."""
+    """A parameter value from text: int, float, true/false, none, a "/"-separated tuple of
+    numbers (``hidden=512/512``, ``reg=0.1/0.2``), else the string itself (so a path such as
+    ``checkpoint_dir=runs/dcca`` stays a path)."""
     if "/" in text:
-        return tuple(parse_value(t) for t in text.split("/") if t)
+        parts = [parse_value(t) for t in text.split("/") if t]
+        numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts)
+        return tuple(parts) if parts and numbers else text
     lowered = text.lower()
     if lowered in ("none", "null"):
         return None

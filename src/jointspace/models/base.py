@@ -293,6 +293,9 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
                 ValueError) as exc:
             raise ValueError(f"{where}: its fitted state does not fit {saved.__name__} "
                              f"({type(exc).__name__}: {exc})") from None
+        # a config that fits the class but was edited or damaged (a kernel, a component
+        # count) would load as a different model: it must match its checksum
+        persistence.check_config_digest(path, config)
         return model
 
     def _check_loaded_state(self) -> None:

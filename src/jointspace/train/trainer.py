@@ -202,6 +202,8 @@ class Trainer:
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         if ckpt is not None and self.resume and (ckpt / "trainer.json").is_file():
             start, result, best_state = load_checkpoint(ckpt, model, optimizer)
+            if result.stopped_early:  # that run ended: resuming trains no further
+                start = self.epochs
         n = len(M)
         backward_loss = getattr(model, "backward_loss", None)
         after_step = getattr(model, "after_step", None)
@@ -251,18 +253,18 @@ class Trainer:
                 elif score > result.best_score or not math.isfinite(result.best_score):
                     result.best_score, result.best_epoch = score, epoch
                     best_state = copy.deepcopy(model.state_dict())
-                if ckpt is not None:
+                result.stopped_early = (
+                    V is not None
+                    and self.patience is not None
+                    and epoch - result.best_epoch >= self.patience
+                )
+                if ckpt is not None:  # after the decision to stop, so a resume knows it
                     save_checkpoint(ckpt, model, optimizer, epoch, result, best_state)
                 bar.update(row)
                 if callback is not None:
                     model.eval()
                     callback(epoch, model, row)
-                if (
-                    V is not None
-                    and self.patience is not None
-                    and epoch - result.best_epoch >= self.patience
-                ):
-                    result.stopped_early = True
+                if result.stopped_early:
                     break
         if best_state is not None and V is not None:
             model.load_state_dict(best_state)

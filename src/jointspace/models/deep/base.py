@@ -98,11 +98,27 @@ class DeepJointModel(JointModel):
     def _seed(self) -> int:
         return 0 if self.random_state is None else int(self.random_state)
 
-    def _split_rows(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Training rows and validation rows (None when ``val_fraction`` leaves under 2)."""
+    def _split_rows(
+        self, n: int, groups: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training rows and validation rows (None when ``val_fraction`` leaves under 2).
+
+        With ``groups`` ((n,) ints 0..G−1: the captions of one image), whole groups go to
+        one side, drawn at random until the validation side holds ``val_fraction`` of the
+        rows: a validation caption never has its image among the training pairs.
+        """
         n_val = int(round(self.val_fraction * n))
-        order = np.random.default_rng(self._seed).permutation(n)
-        return (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
+        rng = np.random.default_rng(self._seed)
+        if groups is None:
+            order = rng.permutation(n)
+            return (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
+        ids = rng.permutation(int(groups.max()) + 1)
+        sizes = np.bincount(groups, minlength=len(ids))[ids]
+        taken = int(np.argmin(np.abs(np.cumsum(sizes) - n_val))) + 1  # nearest to n_val rows
+        if n_val < 2 or taken >= len(ids):
+            return rng.permutation(n), None
+        held = np.isin(groups, ids[:taken])
+        return rng.permutation(np.flatnonzero(~held)), rng.permutation(np.flatnonzero(held))
 
     def _train(
         self,

@@ -53,7 +53,8 @@ class ContrastiveDualEncoder(DeepJointModel):
     Args:
         n_components: k, width of the shared space.
         tower, hidden, activation, dropout, batch_norm: the encoders (one spec or one per view).
-        freeze: views (names or indices) whose user-module towers are not trained.
+        freeze: views (names or indices; or one string of names separated by "/") whose
+            user-module towers are not trained.
         loss: "infonce" (CLIP, learnable temperature clamped at 1/100), "siglip" (learnable
             scale and bias) or "vse" (VSE++ hinge).
         temperature: initial InfoNCE temperature.
@@ -86,7 +87,7 @@ class ContrastiveDualEncoder(DeepJointModel):
     _parameter_constraints: ClassVar[dict] = {
         **DEEP_CONSTRAINTS,
         "n_components": [POSITIVE_INT],
-        "freeze": [list, tuple],
+        "freeze": [str, list, tuple],
         "loss": [StrOptions(set(CONTRASTIVE_LOSSES))],
         "temperature": [POSITIVE],
         "margin": [NON_NEGATIVE],
@@ -213,7 +214,8 @@ class ContrastiveDualEncoder(DeepJointModel):
     def _frozen_views(self) -> list[int]:
         names = self._names()
         out = []
-        for v in self.freeze:
+        # a string is view names separated by "/" (as a spec gives them), not letters
+        for v in self.freeze.split("/") if isinstance(self.freeze, str) else self.freeze:
             if isinstance(v, str):
                 if v not in names:
                     raise ValueError(f"freeze names view {v!r}; the views are {names}")
@@ -328,7 +330,7 @@ class ContrastiveDualEncoder(DeepJointModel):
             sd = a.std(axis=0) if scaled else np.zeros(0)
             self.input_scales_.append(np.where(sd > 1e-12, sd, 1.0))
         arrays = [self._standardized(i, a, network) for i, a in enumerate(arrays)]
-        train, val = self._split_rows(n)
+        train, val = self._split_rows(n, None if given is None else groups)
         training = ContrastiveTraining(
             network, self, groups[train], None if teacher is None else teacher[train]
         )
