@@ -37,7 +37,7 @@ def test_datasets_list_and_show():
     assert "uci-mfeat" in run("datasets", "list").stdout
 
 
-def test_fit_then_eval_round_trip(tmp_path):
+def test_fit_then_eval_round_trip(tmp_path, mnist_split):
     out = tmp_path / "cca"
     fitted = json.loads(
         run(
@@ -61,8 +61,20 @@ def test_fit_then_eval_round_trip(tmp_path):
     report = json.loads(run("eval", str(out), "--json").stdout)
     assert report["data"] == "mnist-halves"
     assert report["corr_sum"] == pytest.approx(24.6, abs=0.1)  # same split as at fit
-    r = report["retrieval"]["left→right"]
-    assert 0 < r["R@1"] <= r["R@5"] <= r["R@10"] <= 100 and r["MedR"] >= 1
+    # the reference: the saved model's test embeddings (same split: seed 0, 20 %), ranked
+    # here by cosine, ties counted against the query, each left half's own right half
+    from jointspace import Pipeline
+
+    _, _, _, test = mnist_split
+    left, right = Pipeline.load(out).transform(test)
+    left /= np.linalg.norm(left, axis=1, keepdims=True)
+    right /= np.linalg.norm(right, axis=1, keepdims=True)
+    sims = left @ right.T
+    ranks = np.count_nonzero(sims >= np.diag(sims)[:, None], axis=1)  # itself included
+    for k in (1, 5, 10):
+        expected = 100.0 * np.mean(ranks <= k)
+        assert report["retrieval"]["left→right"][f"R@{k}"] == pytest.approx(expected, abs=1e-9)
+    assert report["retrieval"]["left→right"]["MedR"] == pytest.approx(np.median(ranks))
     assert 0.5 < report["probe_acc"] <= 1
     assert report["relevance"] == "instance" and "instance_ceiling" not in report
     table = run("eval", str(out)).stdout
@@ -117,7 +129,7 @@ def test_bench_compares_models():
         ).stdout
     )
     assert [r["model"] for r in rows] == ["cca", "pls", "kcca"]
-    assert all(r["views"] == ["gene", "lipid"] and r["fit_seconds"] >= 0 for r in rows)
+    assert all(r["views"] == ["gene", "lipid"] for r in rows)
     assert all(0 < r["metrics"]["corr_sum"] <= 3 for r in rows)
     six = json.loads(
         run(
