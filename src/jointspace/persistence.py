@@ -263,6 +263,10 @@ def join_state(scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[s
     state = dict(scalars)
     lists = state.pop("__array_lists__", {})
     dicts = state.pop("__array_dicts__", {})
+    for key, n in lists.items():  # a damaged count (2**64) must not build 2**64 names
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= len(arrays):
+            raise KeyError(f"__array_lists__ gives {key!r} {n!r} arrays; the arrays file "
+                           f"holds {len(arrays)} arrays in all")
     grouped = {f"{k}.{i}" for k, n in lists.items() for i in range(n)}
     grouped |= {f"{k}/{name}" for k, names in dicts.items() for name in names}
     for key, n in lists.items():

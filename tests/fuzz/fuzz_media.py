@@ -279,7 +279,7 @@ def wav_bytes(rate: int, channels: int, bits: int, fmt: int, frames: int,
     frames = min(frames, 200_000 // (max(channels, 1) * width))  # a file of 200 kB at most
     samples = np.random.default_rng(frames).integers(0, 256, frames * max(channels, 1) * width,
                                                      dtype=np.uint8).tobytes()
-    block = max(channels, 1) * width if block is None else block
+    block = (max(channels, 1) * width if block is None else block) & 0xFFFF
     fmt_chunk = struct.pack("<HHIIHH", fmt, channels, rate, (rate * block) & 0xFFFFFFFF,
                             block, bits)
     length = len(samples) if data_len is None else data_len
