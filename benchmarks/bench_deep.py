@@ -6,8 +6,9 @@ What it measures
    ``right`` (392 pixels each, in [0, 1]); towers of two hidden layers of 1,024 units and 50
    outputs for both libraries.
 
-   * jointspace ``DCCA(n_components=50)`` with its defaults: wall time of the whole ``fit`` (training and the final
-     linear CCA head), best of ``--repeats``, without any callback, and the test sum of the 50
+   * jointspace ``DCCA(n_components=50)`` with its defaults: wall time of the whole ``fit``
+     (training and the final linear CCA head), best of ``--repeats``, without any callback,
+     and the test sum of the 50
      correlations, ``canonical_correlations(*model.transform(test)).sum()``.
    * cca-zoo ``DCCA`` with its defaults (its own loss, Adam lr 1e-3, reg 1e-6), ReLU towers,
      batch size 500, trained for ``--cz-epochs`` epochs by its own Lightning loop
