@@ -120,6 +120,22 @@ def test_each_view_maps_alone_row_by_row(model, small):
     assert model.score(test) == pytest.approx(direct, rel=1e-9)
 
 
+@pytest.mark.parametrize("model", ALL, ids=IDS)
+def test_fuse_is_the_mean_of_the_views_a_sample_has(model, small):
+    train, test = small
+    model = clone(model).fit(train)
+    left, right = model.transform(test)
+    mask = np.ones((len(test), 2), dtype=bool)
+    mask[:10, 1] = False  # the first ten samples lack their right half
+    mask[10:20, 0] = False  # the next ten their left half
+    damaged = {"left": test["left"].copy(), "right": test["right"].copy()}
+    damaged["right"][:10] = 1e6  # what a missing view holds must not matter
+    fused = model.fuse(MultiView(damaged, mask=mask))
+    np.testing.assert_allclose(fused[:10], left[:10], atol=1e-10)
+    np.testing.assert_allclose(fused[10:20], right[10:20], atol=1e-10)
+    np.testing.assert_allclose(fused[20:], (left[20:] + right[20:]) / 2, atol=1e-10)
+
+
 def test_inputs_as_multiview_dict_or_list_agree(small):
     train, test = small
     a = CCA(4, reg=1e-3).fit(train)

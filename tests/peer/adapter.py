@@ -48,7 +48,7 @@ from jointspace.models import KCCA as _KCCA
 from jointspace.models import MCCA as _MCCA
 from jointspace.models import PLS as _PLS
 from jointspace.models import JointModel
-from jointspace.models.base import per_view
+from jointspace.models.checks import per_view
 from jointspace.models.linear import solvers
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.utils import metadata_routing
 from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.metrics import canonical_correlations
+from jointspace.models.checks import check_view_values
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
 MODEL_REGISTRY: dict[str, type[JointModel]] = {}
@@ -179,6 +179,29 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
                 z[observed] = self._transform_array(i, a[observed])
             out.append(z)
         return out
+
+    def fuse(self, views: Any) -> np.ndarray:
+        """One vector per sample: the mean of the joint-space embeddings of the views the
+        sample has (the contract's fused output, beside :meth:`transform`'s one array per view).
+
+        A view a sample lacks (mask) never contributes, so a sample with one view is that
+        view's embedding. Models that learn their own fusion override this.
+
+        Args:
+            views: same form and view names as in ``fit``, m samples.
+        Returns:
+            (m, k) array.
+        Raises:
+            ValueError: a sample with no observed view (names the first such rows).
+        """
+        Z = np.stack(self.transform(views))  # (n_views, m, k); NaN rows where unobserved
+        observed = ~np.isnan(Z[:, :, 0])
+        count = observed.sum(axis=0)
+        if (count == 0).any():
+            rows = np.flatnonzero(count == 0)
+            raise ValueError(f"samples {rows[:5].tolist()} have no observed view; fuse needs "
+                             "at least one")
+        return np.where(observed[:, :, None], Z, 0.0).sum(axis=0) / count[:, None]
 
     def fit_transform(self, views: Any, y: Any = None) -> list[np.ndarray]:
         """``fit(views).transform(views)``."""
@@ -354,51 +377,3 @@ def _saved_class(config: dict[str, Any]) -> type[JointModel] | None:
             except ImportError:
                 return None
     return MODEL_REGISTRY.get(name)
-
-
-#: the largest magnitude a feature may reach: squares and products of larger values overflow
-#: float64 (about 1.8e308) in a covariance
-MAX_ABS_VALUE = 1e150
-
-
-def check_view_values(arrays: list[np.ndarray], mask: np.ndarray, names: list[str]) -> None:
-    """Refuse what no correlation can be estimated from: a view that is constant on the
-    training rows (every feature one value, or every row identical), and values so large
-    that their products overflow.
-
-    Raises:
-        ValueError: names the view and what is wrong.
-    """
-    for a, observed, name in zip(arrays, mask.T, names):
-        rows = a[observed] if not observed.all() else a
-        if rows.size == 0:
-            continue
-        peak = float(np.max(np.abs(rows)))
-        if peak > MAX_ABS_VALUE:
-            raise ValueError(f"view {name!r} has values up to {peak:.3g}; their products "
-                             f"overflow float64 (limit {MAX_ABS_VALUE:.0e}): rescale the view")
-        if np.all(np.ptp(rows, axis=0) <= 1e-12 * max(peak, 1e-300)):
-            raise ValueError(f"view {name!r} is constant on the {len(rows)} training rows "
-                             "(every feature takes a single value): no correlation can be "
-                             "estimated from it")
-
-
-def per_view(name: str, value: float | Sequence[float] | None, n_views: int,
-             default: float | None = None) -> list[float]:
-    """Broadcast a scalar or per-view parameter to a list of n_views non-negative floats
-    (``None`` is ``default`` for every view, where a default is given)."""
-    if value is None and default is not None:
-        value = default
-    try:
-        values = [float(value)] * n_views if np.isscalar(value) else [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}; expected a non-negative number, or one per "
-                         "view") from None
-    if len(values) == 1:
-        values = values * n_views
-    if len(values) != n_views:
-        raise ValueError(f"'{name}' must be a scalar or a list of length {n_views} (one value "
-                         f"per view); got {len(values)} values")
-    if any(v < 0 or not np.isfinite(v) for v in values):
-        raise ValueError(f"{name}={value!r}; expected non-negative finite values")
-    return values

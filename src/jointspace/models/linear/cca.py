@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from jointspace.models.base import JointModel, per_view
+from jointspace.models.base import JointModel
+from jointspace.models.checks import per_view
 from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE_INT
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator, Solution

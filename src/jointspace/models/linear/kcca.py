@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from jointspace.models.base import JointModel, per_view
+from jointspace.models.base import JointModel
+from jointspace.models.checks import per_view
 from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE, POSITIVE_INT, SEED
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator
