@@ -15,6 +15,7 @@ _LAZY = {
     "train_test_split": "jointspace.data.split",
     "load_dataset": "jointspace.data.datasets",
     "Pipeline": "jointspace.pipeline",
+    "pair_consistency": "jointspace.pipeline",
     "Retriever": "jointspace.retrieval",
 }
 

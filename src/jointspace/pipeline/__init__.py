@@ -1,6 +1,7 @@
 """`Pipeline`: raw items → per-view encoder chains → one joint model, saved as one directory
 (see :mod:`jointspace.pipeline.core`)."""
 
+from jointspace.pipeline.audit import pair_consistency, shuffle_pairs
 from jointspace.pipeline.chains import (
     DEFAULT_ENCODERS,
     IMAGE_TEXT_DEFAULTS,
@@ -20,6 +21,8 @@ __all__ = [
     "default_encoders",
     "default_model",
     "make_chain",
+    "pair_consistency",
     "read_manifest",
     "run_chain",
+    "shuffle_pairs",
 ]
