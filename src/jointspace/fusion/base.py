@@ -158,7 +158,8 @@ class FusionModule(nn.Module):
     ) -> Batch:
         """Validate the inputs and zero everything unobserved (see the module docstring).
 
-        A view may be left out of ``views`` when no row observes it.
+        A view may be left out of ``views`` when no row observes it (its token mask, if
+        given, is then ignored).
         """
         token_mask = dict(token_mask or {})
         extra = (set(views) | set(token_mask)) - set(self.view_names)
@@ -186,9 +187,10 @@ class FusionModule(nn.Module):
                 if present.any():
                     raise ValueError(f"view {view!r} is observed in some rows but not given")
                 x = torch.zeros(m, 1, self.dims[view], dtype=dtype, device=device)
+                tm = torch.zeros(m, 1, dtype=torch.bool, device=device)
             else:
                 x = self._check_view(view, views[view], m).to(device=device, dtype=dtype)
-            tm = self._token_mask(view, token_mask.get(view), x, present)
+                tm = self._token_mask(view, token_mask.get(view), x, present)
             x = torch.where(tm[:, :, None], x, torch.zeros((), dtype=dtype, device=device))
             if not torch.isfinite(x).all():
                 bad = (~torch.isfinite(x)).flatten(1).any(dim=1).nonzero().flatten()
