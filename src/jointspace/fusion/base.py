@@ -146,10 +146,6 @@ class FusionModule(nn.Module):
         """The fused output (m, out_dim) of a validated, masked batch."""
         raise NotImplementedError
 
-    def _dtype(self) -> torch.dtype:
-        param = next(self.parameters(), None)
-        return param.dtype if param is not None else torch.get_default_dtype()
-
     def prepare(
         self,
         views: Mapping[str, torch.Tensor],
@@ -158,8 +154,9 @@ class FusionModule(nn.Module):
     ) -> Batch:
         """Validate the inputs and zero everything unobserved (see the module docstring).
 
-        A view may be left out of ``views`` when no row observes it (its token mask, if
-        given, is then ignored).
+        Views and masks may be numpy arrays; views are cast to the parameters' dtype and
+        moved to their device. A view may be left out of ``views`` when no row observes it
+        (its token mask, if given, is then ignored).
         """
         token_mask = dict(token_mask or {})
         extra = (set(views) | set(token_mask)) - set(self.view_names)
@@ -177,9 +174,10 @@ class FusionModule(nn.Module):
         empty = (~mask.any(dim=1)).nonzero().flatten()
         if len(empty):
             raise ValueError(f"rows with no observed view: {_rows(empty)}")
-        device = next((v.device for v in views.values()), mask.device)
+        param = next(self.parameters(), None)
+        device = param.device if param is not None else mask.device
+        dtype = param.dtype if param is not None else torch.get_default_dtype()
         mask = mask.to(device)
-        dtype = self._dtype()
         tokens, token_masks = [], []
         for j, view in enumerate(self.view_names):
             present = mask[:, j]

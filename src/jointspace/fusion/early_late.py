@@ -96,25 +96,29 @@ class LateFusion(FusionModule):
             MLP(d, out_dim, hidden=hidden, activation=activation, dropout=dropout)
             for d in self.dims.values()
         )
-        self.view_logits = nn.Parameter(torch.zeros(self.n_views))
+        # learned view weights only when they are used (an unused parameter never trains)
+        self.view_logits = (nn.Parameter(torch.zeros(self.n_views))
+                            if combine == "weighted" else None)
 
     def per_view(self, batch: Batch) -> torch.Tensor:
         """(m, n_views, out_dim): each view's head output (a missing view's: zeros)."""
         out = torch.stack([h(x) for h, x in zip(self.heads, batch.pooled())], dim=1)
         return torch.where(batch.mask[:, :, None], out, torch.zeros_like(out))
 
-    def view_weights(self, mask: torch.Tensor) -> torch.Tensor:
-        """(m, n) combination weights over the columns of ``mask`` (zero where unobserved)."""
-        if self.combine == "mean":
-            w = mask.to(self.view_logits.dtype)
-            return w / w.sum(dim=1, keepdim=True).clamp_min(1)
-        return masked_softmax(self.view_logits.expand(mask.shape[0], -1), mask, dim=1)
-
     def fuse(self, batch: Batch) -> torch.Tensor:
-        outputs = self.per_view(batch)
-        if self.combine == "mean":
-            return masked_mean(outputs, batch.mask, dim=1)
-        return (self.view_weights(batch.mask)[:, :, None] * outputs).sum(dim=1)
+        return combine_outputs(self.per_view(batch), batch.mask, self.view_logits)
+
+
+def combine_outputs(outputs: torch.Tensor, present: torch.Tensor,
+                    logits: torch.Tensor | None) -> torch.Tensor:
+    """(m, k, o) outputs, (m, k) bool → (m, o): their mean over the present ones, or with
+    ``logits`` (k,) the sum weighted by the softmax of the logits over the present ones. An
+    absent output never contributes (its weight is exactly 0, its value never read)."""
+    if logits is None:
+        return masked_mean(outputs, present, dim=1)
+    weights = masked_softmax(logits.expand(present.shape[0], -1), present, dim=1)
+    kept = torch.where(present[:, :, None], outputs, torch.zeros_like(outputs))
+    return (weights[:, :, None] * kept).sum(dim=1)
 
 
 class HybridFusion(FusionModule):
@@ -149,12 +153,13 @@ class HybridFusion(FusionModule):
                          dropout=dropout, combine=_check_combine(combine))
         self.early = EarlyFusion(dims, out_dim, hidden=early_hidden, activation=activation,
                                  dropout=dropout)
-        # the late branch's weights cover [early, view_1, …, view_n]
         self.late = LateFusion(dims, out_dim, hidden=late_hidden, activation=activation,
-                               dropout=dropout, combine=combine)
-        self.late.view_logits = nn.Parameter(torch.zeros(self.n_views + 1))
+                               dropout=dropout, combine="mean")
+        #: weight logits of [early, view_1, …, view_n] ("weighted")
+        self.branch_logits = (nn.Parameter(torch.zeros(self.n_views + 1))
+                              if combine == "weighted" else None)
 
     def fuse(self, batch: Batch) -> torch.Tensor:
         outputs = torch.cat([self.early.fuse(batch)[:, None], self.late.per_view(batch)], dim=1)
         present = torch.cat([torch.ones_like(batch.mask[:, :1]), batch.mask], dim=1)
-        return (self.late.view_weights(present)[:, :, None] * outputs).sum(dim=1)
+        return combine_outputs(outputs, present, self.branch_logits)
