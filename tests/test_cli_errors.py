@@ -38,6 +38,12 @@ CASES = {
     "search a missing index": ["search", "{root}/nothing", "a cat"],
     "serve a missing index": ["serve", "{root}/nothing"],
     "missing argument": ["search"],
+    "audit a missing pipeline": ["audit", "{root}/nothing"],
+    "audit a damaged pipeline": ["audit", "{root}/damaged"],
+    "audit top 0": ["audit", "{root}/nothing", "--top", "0"],
+    "audit an unknown split": ["audit", "{root}/nothing", "--split", "val"],
+    "audit an unknown score": ["audit", "{root}/nothing", "--method", "bogus"],
+    "audit shuffle fraction 1": ["audit", "{root}/nothing", "--shuffle-fraction", "1"],
 }
 
 

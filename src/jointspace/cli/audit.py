@@ -38,6 +38,11 @@ def audit_rows(pipe: Any, source: DataSource, split: str, pipeline_dir: str) -> 
         if "data" not in recorded:
             raise ValueError(f"{pipeline_dir!r} does not record its data; pass a data source")
         source = DataSource(**recorded["data"])
+    if split != "all" and not own and not source.official_split:
+        raise ValueError(
+            f"--split {split} needs the pipeline's own data (no data source) or a built-in "
+            "dataset with an official test split; new data is audited whole (--split all)"
+        )
     if source.official_split:
         if split == "all":  # every sample of the built-in set, its splits together
             from jointspace.data.datasets import load_dataset
@@ -50,11 +55,6 @@ def audit_rows(pipe: Any, source: DataSource, split: str, pipeline_dir: str) -> 
     data, _ = source.load()
     if split == "all":
         return data, source
-    if not own:
-        raise ValueError(
-            f"--split {split} needs the pipeline's own data (no data source) or a built-in "
-            "dataset with an official test split; new data is audited whole (--split all)"
-        )
     from jointspace.data import train_test_split
 
     settings = recorded.get("split", {})
@@ -108,6 +108,8 @@ def audit(
     from jointspace.metrics.evaluation import caption_view
     from jointspace.pipeline import Pipeline, pair_consistency, shuffle_pairs
 
+    if split not in SPLITS:
+        raise ValueError(f"--split is {split!r}; expected one of {', '.join(SPLITS)}")
     if top < 1:
         raise ValueError(f"--top is {top}; expected ≥ 1")
     if method not in CONSISTENCY_METHODS:

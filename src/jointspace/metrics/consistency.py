@@ -28,8 +28,8 @@ mismatched pairs ranked first 0.984 for ``margin``, 0.977 for ``csls`` (k = 10),
 ``softmax`` (τ = 0.01) and 0.959 for ``cosine``; ``margin`` has no parameter, so it is the
 default.
 
-Similarities are computed in blocks of ``chunk_size`` rows, so memory is about
-``16 * chunk_size * n`` bytes, never the n × n matrix.
+Similarities are computed in blocks of ``chunk_size`` rows (a few ``chunk_size × n`` arrays
+at a time), never the n × n matrix.
 """
 
 from __future__ import annotations

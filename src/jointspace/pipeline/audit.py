@@ -104,7 +104,9 @@ def shuffle_pairs(
     the next one's item in a random order, so none keeps its own).
 
     Returns:
-        the shuffled MultiView (same rows, groups, ids and labels) and the (n,) bool mask of
+        the shuffled MultiView (same rows, groups, ids and labels; ``meta["shuffled"]``
+        records the view, fraction, seed and ``source``, the row each item now comes from)
+        and the (n,) bool mask of
         the rows now mismatched: a chosen row whose new item is not one of its group's own
         items (captions compared as :func:`~jointspace.metrics.normalize_caption` text), so a
         row handed an identical caption ("gramastar. keywords: …") is not counted.
@@ -137,8 +139,7 @@ def shuffle_pairs(
     for i in chosen:
         mismatched[i] = _item_key(shuffled[i]) not in own[groups[i]]
     views = {name: (shuffled if name == view else data[name]) for name in data.view_names}
+    note = {"view": view, "fraction": fraction, "seed": seed, "source": source}
     out = MultiView(views, mask=data.mask.copy(), labels=data.labels, groups=data.groups,
-                    ids=data.ids, meta={**data.meta, "shuffled": {"view": view,
-                                                                  "fraction": fraction,
-                                                                  "seed": seed}})
+                    ids=data.ids, meta={**data.meta, "shuffled": note})
     return out, mismatched
