@@ -71,7 +71,8 @@ def test_report_markdown_and_plots(data, full_report):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# Benchmark report: toy-pairs")
     assert "```\njointspace bench --dataset toy-pairs --report out\n```" in text
-    for file in ("recall_at_k.png", "training_curves.png", "joint_space.png"):
+    maps = [f"joint_space_{m}.png" for m in ("pca", "tsne", "umap")]  # the default: all three
+    for file in ("recall_at_k.png", "training_curves.png", *maps):
         _assert_png(out / file)
         assert f"]({file})" in text
     _assert_png(out / "correlation_spectrum.png")
@@ -94,7 +95,9 @@ def test_optional_plots_skipped(data, tmp_path):
     runs, _, _ = data
     run = runs[2]  # no history, not a correlation model
     (tmp_path / "report.md").write_text("old report")
-    path = write_report(tmp_path, [run], dataset="toy", view_names=VIEWS, max_map_points=30)
+    path = write_report(
+        tmp_path, [run], dataset="toy", view_names=VIEWS, max_map_points=30, maps="tsne"
+    )
     text = path.read_text(encoding="utf-8")
     assert "old report" not in text and "random" in text
     assert not (tmp_path / "training_curves.png").exists()
@@ -102,7 +105,8 @@ def test_optional_plots_skipped(data, tmp_path):
     assert "training_curves.png" not in text and "correlation_spectrum" not in text
     assert "Command" not in text
     _assert_png(tmp_path / "recall_at_k.png")
-    _assert_png(tmp_path / "joint_space.png")
+    _assert_png(tmp_path / "joint_space_tsne.png")
+    assert not (tmp_path / "joint_space_pca.png").exists()
 
 
 @pytest.mark.parametrize(
@@ -118,9 +122,15 @@ def test_optional_plots_skipped(data, tmp_path):
 def test_map_label_variants(data, tmp_path, labels):
     runs, groups, _ = data
     write_report(
-        tmp_path, runs[:1], dataset="t", view_names=VIEWS, labels=labels, max_map_points=30
+        tmp_path,
+        runs[:1],
+        dataset="t",
+        view_names=VIEWS,
+        labels=labels,
+        max_map_points=30,
+        maps="pca",
     )
-    _assert_png(tmp_path / "joint_space.png")
+    _assert_png(tmp_path / "joint_space_pca.png")
 
 
 def test_curve_matches_metrics(data):

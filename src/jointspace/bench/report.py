@@ -1,8 +1,10 @@
 """A Markdown benchmark report with PNG plots (``jointspace bench ... --report DIR``).
 
 ``write_report`` fills a folder with ``report.md`` (metrics table, plots with captions),
-``recall_at_k.png``, ``training_curves.png`` (when a method has a history), ``joint_space.png``
-(t-SNE map) and ``correlation_spectrum.png`` (when a CCA-family method is present).
+``recall_at_k.png``, ``training_curves.png`` (when a method has a history),
+``joint_space_pca.png``, ``joint_space_tsne.png`` and ``joint_space_umap.png`` (maps of the
+joint space, one panel per method; ``maps`` chooses which) and ``correlation_spectrum.png``
+(when a CCA-family method is present).
 
 Plots are drawn on :class:`matplotlib.figure.Figure` objects (Agg canvas), never through pyplot:
 neither importing nor calling this module needs a display, keeps global figures or changes the
@@ -22,6 +24,8 @@ import numpy as np
 
 from jointspace.atomic import atomic_write
 from jointspace.bench.plots import (
+    MAP_METHODS,
+    check_maps,
     history,
     plot_map,
     plot_recall,
@@ -45,18 +49,26 @@ _CAPTIONS = {  # file: (section title, caption)
         "Training loss per epoch of each trained method, "
         "with the validation score (dashed, right axis) where recorded.",
     ),
-    "joint_space.png": (
-        "Joint space",
-        "t-SNE map of both views embedded together (circles: {a}, "
-        "crosses: {b}; colour: {colour}; grey lines join true pairs) for the "
-        "{n_map} method(s) with the best mean R@10.",
-    ),
     "correlation_spectrum.png": (
         "Correlation spectrum",
         "Test-set correlation between the two "
         "views along each joint-space component, CCA-family methods.",
     ),
 }
+_MAP_NOTES = {
+    "pca": "PCA is linear: the two directions of largest variance, to scale, the rest of the "
+    "space flattened onto them",
+    "tsne": "t-SNE keeps neighbourhoods; distances between clusters and their sizes mean little",
+    "umap": "UMAP keeps neighbourhoods and somewhat more of the layout of clusters than t-SNE; "
+    "distances are still not to scale",
+}
+for _m, _name in MAP_METHODS.items():
+    _CAPTIONS[f"joint_space_{_m}.png"] = (
+        f"Joint space: {_name}",
+        f"{_name} map of both views embedded together, one panel per method: {{n_rows}} "
+        "paired test rows ({map_space}); circles: {a}, crosses: {b}; colour: {colour}; grey "
+        f"lines join up to 30 true pairs. {_MAP_NOTES[_m]}.",
+    )
 _COLUMNS = {"R@1": "{:.1f}", "R@5": "{:.1f}", "R@10": "{:.1f}", "MedR": "{:.6g}", "mAP": "{:.3f}"}
 
 
@@ -209,10 +221,11 @@ def write_report(
     labels: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     command: str | None = None,
-    max_map_points: int = 2000,
+    max_map_points: int = 1000,
     random_state: int = 0,
     metric: str = "cosine",
     relevance: str | None = None,
+    maps: Sequence[str] | str = tuple(MAP_METHODS),
 ) -> Path:
     """Write ``report.md`` and its PNG plots into ``out_dir`` (created if missing).
 
@@ -221,20 +234,26 @@ def write_report(
             the same n (the same test rows) for every run.
         dataset, view_names: the title; ``view_names`` (a, b) also name the retrieval
             directions ``"a→b"`` and ``"b→a"`` read from each ``metrics["retrieval"]``.
-        labels: (n,) test labels colouring the t-SNE map (None: colour by view).
+        labels: (n,) test labels colouring the maps (None: colour by view).
         groups: (n,) relevance ids of the test rows under the protocol of the metrics (None:
             row i pairs with row i only), e.g. ``metrics.evaluation.relevance_ids``.
         command: the command line that produced the runs, shown in a code block.
-        max_map_points: rows per view in the t-SNE map (a seeded subsample of paired rows).
-        random_state: seed of the subsample and of t-SNE.
+        max_map_points: rows per view in the maps (a seeded subsample of paired rows, the
+            same in every map; each projection fits twice as many points).
+        random_state: seed of the subsample and of t-SNE and UMAP.
         metric: similarity of the R@K curves, as used for ``metrics`` (evaluate: cosine).
         relevance: the protocol ``groups`` stand for (a key of
             :data:`jointspace.metrics.RELEVANCE`), named in the text (None: not named).
+        maps: the maps of the joint space drawn for every method, names among
+            :data:`jointspace.bench.plots.MAP_METHODS` ("pca", "tsne", "umap"), or one
+            comma-separated string; empty: none. UMAP's first map in a process waits
+            15-20 s for numba to compile.
     Returns:
         The path of ``report.md``.
     Raises:
         ValueError: naming the bad argument: no runs, duplicate names, bad embeddings, history
-            or metrics, labels/groups not of shape (n,), bad view_names or max_map_points.
+            or metrics, labels/groups not of shape (n,), bad view_names, max_map_points or
+            maps.
     """
     if isinstance(runs, MethodRun) or not isinstance(runs, Sequence) or not runs:
         raise ValueError(f"runs={runs!r}; expected a non-empty sequence of MethodRun")
@@ -246,6 +265,7 @@ def write_report(
     ):
         raise ValueError(f"view_names={view_names!r}; expected two different strings")
     max_map_points = _int(max_map_points, "max_map_points", 2)
+    maps = check_maps(maps)
     if relevance is not None and relevance not in RELEVANCE:
         raise ValueError(f"relevance={relevance!r}; expected None or one of {list(RELEVANCE)}")
     if metric not in _METRICS:
@@ -289,13 +309,10 @@ def write_report(
     trained = [(i, r) for i, r in enumerate(runs) if r.history]
     if trained:
         plots["training_curves.png"] = plot_training(trained, colors)
-    at10 = min(10, max_k) - 1
-    rank = sorted(range(len(runs)), key=lambda j: -np.mean([c[at10] for c in curves[names[j]]]))
-    top = sorted(rank[:4])
-    mapped = ([runs[j] for j in top], [embeddings[j] for j in top])
-    plots["joint_space.png"] = plot_map(
-        *mapped, labels, view_names, metric, max_map_points, random_state
-    )
+    for method in maps:
+        plots[f"joint_space_{method}.png"] = plot_map(
+            runs, embeddings, labels, view_names, metric, max_map_points, random_state, method
+        )
     cca = [j for j, r in enumerate(runs) if r.correlation_model]
     if cca:
         fits = ([runs[j] for j in cca], [embeddings[j] for j in cca])
@@ -320,7 +337,9 @@ def write_report(
         "",
         *_instance_section(runs, directions),
     ]
-    fill = {"a": a, "b": b, "max_k": max_k, "n_map": len(top), "positive": positive}
+    fill = {"a": a, "b": b, "max_k": max_k, "n_rows": min(n, max_map_points)}
+    fill["map_space"] = "each vector scaled to unit length" if metric == "cosine" else metric
+    fill["positive"] = positive
     fill["colour"] = "label" if labels is not None else "view"
     for file in plots:
         title, caption = _CAPTIONS[file]

@@ -87,7 +87,15 @@ def bench(
         0, help="Print this many example searches (first view's queries) with the last model."
     ),
     report: str = typer.Option(
-        None, help="Write a Markdown report with plots (R@K, training, map) to this folder."
+        None, help="Write a Markdown report with plots (R@K, training, maps) to this folder."
+    ),
+    maps: str = typer.Option(
+        "pca,tsne,umap",
+        help="Maps of the joint space in the --report, one panel per model: comma-separated "
+        "from pca, tsne, umap ('' for none).",
+    ),
+    map_points: int = typer.Option(
+        1000, min=2, help="Test rows (of each view) in the report's maps, a seeded subsample."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
@@ -99,8 +107,10 @@ def bench(
     can reach under it when identical captions cannot be told apart.
     """
     from jointspace.bench.harness import run_bench
+    from jointspace.bench.plots import check_maps
     from jointspace.metrics import RELEVANCE
 
+    map_names = check_maps(maps)  # a bad name fails now, not after the fits
     names = split_names(models) or []
     source = DataSource.from_options(locals())
     data, test = source.load()
@@ -126,7 +136,7 @@ def bench(
         **params,
     )
     if report is not None:
-        path = _write_report(report, dataset, results)
+        path = _write_report(report, dataset, results, map_names, map_points, seed)
         if not as_json:
             console.print(f"report: {path}", highlight=False)
     if as_json:
@@ -195,8 +205,11 @@ def instance_table(rows: list[tuple[str, dict]]) -> Table:
     return table
 
 
-def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
-    """The bench's Markdown report with plots; returns the report's path."""
+def _write_report(  # noqa: ANN001
+    folder: str, dataset: str, results, maps: tuple[str, ...], map_points: int, seed: int
+) -> str:
+    """The bench's Markdown report with plots and ``maps`` of ``map_points`` test rows
+    (subsample seeded by ``seed``); returns the report's path."""
     import shlex
     import sys
 
@@ -230,7 +243,9 @@ def _write_report(folder: str, dataset: str, results) -> str:  # noqa: ANN001
             groups=relevance_ids(rows, results[0].metrics["relevance"], names),
             relevance=results[0].metrics["relevance"],
             command=command,
-            max_map_points=1000,
+            max_map_points=map_points,
+            random_state=seed,
+            maps=maps,
         )
     )
 
