@@ -1,6 +1,7 @@
 """Joint-space models. Every model keeps the contract of :class:`JointModel`.
 
-The deep models (``DCCA``, ``DCCAE``, ``DGCCA``, ``ContrastiveDualEncoder``) are importable
+The deep models (``DCCA``, ``DCCAE``, ``DGCCA``, ``ContrastiveDualEncoder``,
+``MultimodalVAE``) are importable
 from here too; torch is imported only when one of them is first used.
 """
 
@@ -9,7 +10,7 @@ from typing import Any
 from jointspace.models.base import MODEL_REGISTRY, JointModel
 from jointspace.models.linear import CCA, GCCA, KCCA, MCCA, PLS
 
-_DEEP = ("DCCA", "DCCAE", "DGCCA", "ContrastiveDualEncoder")
+_DEEP = ("DCCA", "DCCAE", "DGCCA", "ContrastiveDualEncoder", "MultimodalVAE")
 
 __all__ = ["CCA", "GCCA", "KCCA", "MCCA", "MODEL_REGISTRY", "PLS", "JointModel", *_DEEP]
 

@@ -19,6 +19,7 @@ MODELS: dict[str, str] = {
     "dccae": "jointspace.models.deep:DCCAE",
     "dgcca": "jointspace.models.deep:DGCCA",
     "dual-encoder": "jointspace.models.deep:ContrastiveDualEncoder",
+    "vae": "jointspace.models.deep:MultimodalVAE",
 }
 
 
