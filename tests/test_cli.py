@@ -345,7 +345,8 @@ def test_bench_dual_encoder_spec_report_and_examples(tmp_path):
     assert out.count("query: row") == 2
     report = (tmp_path / "report" / "report.md").read_text()
     assert "cca" in report and "dual-encoder:n_components=16" in report
-    for png in ("recall_at_k.png", "joint_space.png", "training_curves.png"):
+    maps = [f"joint_space_{m}.png" for m in ("pca", "tsne", "umap")]  # --maps by default
+    for png in ("recall_at_k.png", *maps, "training_curves.png"):
         assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run("bench", "--dataset", "uci-mfeat", "--models", "dual-encoder:loss", ok=False)
     assert bad.returncode == 2 and "expected key=value" in bad.stderr

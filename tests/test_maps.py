@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,12 @@ def test_umap_is_imported_only_for_a_umap_map():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"--maps" in proc.stdout
+
+
+def test_bench_rejects_a_bad_map_before_fitting(tmp_path):
+    exe = str(Path(sys.executable).with_name("jointspace"))
+    cmd = [exe, "bench", "--dataset", "uci-mfeat"]
+    cmd += ["--maps", "pca,lda", "--report", str(tmp_path / "r")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "map 'lda' is unknown" in proc.stderr
+    assert not (tmp_path / "r").exists()
