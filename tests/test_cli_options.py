@@ -126,6 +126,8 @@ OTHER_VALUES = {
     "loss": ("siglip", "siglip"),
     "vse_reduction": ("sum", "sum"),
     "recon_loss": ("bce", "bce"),
+    "posterior": ("moe", "moe"),
+    "likelihood": ("bernoulli", "bernoulli"),
     "hidden": ("7/5", (7, 5)),
     "freeze": ("image/text", "image/text"),  # names the model splits at "/"
     "checkpoint_dir": ("runs/ckpt", "runs/ckpt"),  # a path stays a path
