@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jointspace.losses.adversarial import ModalityDiscriminatorLoss
 from jointspace.models.base import JointModel
 from jointspace.models.constraints import (
     NON_NEGATIVE,
@@ -44,6 +45,19 @@ class TowerNetwork(nn.Module):
         super().__init__()
         self.towers = nn.ModuleList(towers)
         self.input_noise = input_noise
+        #: a modality discriminator (ACMR) set for training only, and its weight
+        self.adversary: nn.Module | None = None
+        self.adversary_weight = 0.0
+
+    def with_adversary(self, terms: dict[str, Any], H: list[torch.Tensor],
+                       mask: torch.Tensor) -> dict[str, Any]:
+        """``terms`` plus the weighted modality-discriminator loss on the outputs H, when an
+        adversary is set (training)."""
+        if self.adversary is not None and self.training:
+            adversarial = self.adversary(H, mask)
+            terms = {**terms, "loss": terms["loss"] + self.adversary_weight * adversarial,
+                     "adversarial": adversarial}
+        return terms
 
     def view_encoder(self, i: int) -> nn.Module:
         """The network mapping view i's rows to its outputs."""
@@ -206,6 +220,9 @@ class DeepCorrelationModel(DeepJointModel):
         input_noise: standard deviation of Gaussian noise added to inputs in training.
         reg: ridge on the minibatch covariances of the correlation loss.
         head_reg: ridge of the final linear CCA/GCCA on the towers' outputs.
+        adversarial: weight of a modality discriminator's loss behind a gradient-reversal
+            layer (ACMR), which pushes the views' tower outputs to be indistinguishable;
+            0: none. The discriminator is used in training only.
         val_fraction: share of the training rows held out for early stopping (0: none).
         device, threads, random_state, checkpoint_dir, resume, progress: see the Trainer.
 
@@ -225,6 +242,7 @@ class DeepCorrelationModel(DeepJointModel):
         "out_dim": [POSITIVE_INT, None],
         "reg": [NON_NEGATIVE],
         "head_reg": [NON_NEGATIVE],
+        "adversarial": [NON_NEGATIVE],
     }
 
     def __init__(
@@ -246,6 +264,7 @@ class DeepCorrelationModel(DeepJointModel):
         input_noise: float = 0.05,
         reg: float = 1e-3,
         head_reg: float = 1e-4,
+        adversarial: float = 0.0,
         val_fraction: float = 0.0,
         device: str = "cpu",
         threads: int | None = None,
@@ -270,6 +289,7 @@ class DeepCorrelationModel(DeepJointModel):
         self.input_noise = input_noise
         self.reg = reg
         self.head_reg = head_reg
+        self.adversarial = adversarial
         self.val_fraction = val_fraction
         self.device = device
         self.threads = threads
@@ -305,8 +325,12 @@ class DeepCorrelationModel(DeepJointModel):
             )
         torch.manual_seed(self._seed)
         network = self._build_network([a.shape[1] for a in arrays])
+        if self.adversarial > 0:
+            network.adversary = ModalityDiscriminatorLoss(self._out_dim, len(arrays))
+            network.adversary_weight = float(self.adversarial)
         train, val = self._split_rows(len(mask))
         self._train(network, arrays, mask, train, val)
+        network.adversary = None  # training only: not part of the saved model
         self.network_ = network.cpu()
         self._fit_head_on(arrays, mask)
 

@@ -71,6 +71,9 @@ class ContrastiveDualEncoder(DeepJointModel):
             "text" with MiniLM features), or pass ``teacher=`` to :meth:`fit`.
         grad_cache_chunk: embed batches this many rows at a time (GradCache): a batch of
             4,096 trains in the memory of this many rows with the same gradients.
+        adversarial: weight of a modality discriminator's loss behind a gradient-reversal
+            layer (ACMR): the two views' embeddings are pushed to be indistinguishable; 0:
+            none. The discriminator is used in training only.
         standardize: scale each input feature to zero mean and unit variance (statistics
             of the training rows, kept with the model); never applied to a view whose tower
             reads codes rather than features (``feature_input = False``: token ids).
@@ -102,6 +105,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         "distill_teacher": [str, None],
         "grad_cache_chunk": [POSITIVE_INT, None],
         "standardize": ["boolean"],
+        "adversarial": [NON_NEGATIVE],
     }
 
     def __init__(
@@ -128,6 +132,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         distill_teacher: str | None = None,
         grad_cache_chunk: int | None = None,
         standardize: bool = True,
+        adversarial: float = 0.0,
         epochs: int = 30,
         batch_size: int = 512,
         lr: float = 1e-3,
@@ -164,6 +169,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         self.distill_teacher = distill_teacher
         self.grad_cache_chunk = grad_cache_chunk
         self.standardize = standardize
+        self.adversarial = adversarial
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -28,7 +28,7 @@ class _CorrelationNetwork(TowerNetwork):
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
         H1, H2 = self.encode_all(views)
-        return {"loss": self.objective(H1, H2)}
+        return self.with_adversary({"loss": self.objective(H1, H2)}, [H1, H2], mask)
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
         H1, H2 = self.encode_all(views)
@@ -57,7 +57,8 @@ class _AutoencoderNetwork(_CorrelationNetwork):
         H = self.encode_all(views)
         corr = self.objective(*H)
         recon = sum(self.reconstruction(dec(h), x) for dec, h, x in zip(self.decoders, H, views))
-        return {"loss": corr + self.recon_weight * recon, "corr": -corr, "recon": recon}
+        terms = {"loss": corr + self.recon_weight * recon, "corr": -corr, "recon": recon}
+        return self.with_adversary(terms, H, mask)
 
 
 class _GeneralizedNetwork(TowerNetwork):
@@ -68,7 +69,8 @@ class _GeneralizedNetwork(TowerNetwork):
         self.objective = GCCALoss(k, reg)
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
-        return {"loss": self.objective(self.encode_all(views), mask)}
+        H = self.encode_all(views)
+        return self.with_adversary({"loss": self.objective(H, mask)}, H, mask)
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
         return float(-self.objective(self.encode_all(views), mask))
