@@ -1,0 +1,408 @@
+"""The shared base of the fusion heads: views in, a fusion module and a head trained through
+the one :class:`~jointspace.train.Trainer`, missing views handled by a chosen strategy,
+float64 inference, and save / load as a model directory (safetensors + JSON)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import metadata_routing
+from sklearn.utils._param_validation import StrOptions
+
+from jointspace import persistence
+from jointspace.data.multiview import MultiView, as_multiview
+from jointspace.fusion import FUSIONS, make_fusion
+from jointspace.models.constraints import FRACTION, POSITIVE_INT, training_constraints
+from jointspace.models.fusion_heads.network import (
+    FusionHeadNetwork,
+    imputer_arrays,
+    imputer_from_arrays,
+)
+from jointspace.models.missing import ViewImputer
+from jointspace.train import Trainer
+from jointspace.train.trainer import SCHEDULES
+
+#: how views a sample lacks are handled: the fusion module's own masking, or a ViewImputer
+MISSING = ("mask", "drop", "zero", "mean", "model")
+#: class name → class; :meth:`FusionHeadBase.load` only instantiates these
+FUSION_HEADS: dict[str, type[FusionHeadBase]] = {}
+#: rows per forward pass outside training
+CHUNK = 4096
+#: a feature whose training spread is below this is centred but not scaled
+MIN_SCALE = 1e-12
+
+
+def _rows(rows: np.ndarray, ids: np.ndarray) -> str:
+    shown = rows[:10]
+    more = f" … ({len(rows)} samples)" if len(rows) > 10 else ""
+    return f"rows {shown.tolist()} (ids {ids[shown].tolist()}){more}"
+
+
+class FusionHeadBase(BaseEstimator):
+    """Views → a fusion module (``jointspace.fusion``) → a linear head, trained end to end.
+
+    Subclasses set ``_task`` and implement ``_targets(y, mv)`` (targets for the trainer and
+    the number of outputs) and their prediction methods.
+
+    Args:
+        fusion: a name of :func:`~jointspace.fusion.make_fusion`: "early", "late",
+            "hierarchical", "hybrid", "self-attention", "cross-attention", "co-attention" or
+            "gated".
+        fusion_options: the fusion module's own options (e.g. ``{"hidden": [256]}``).
+        n_components: width of the fused vector (the fusion module's output).
+        missing: views a sample lacks, at fit and at predict time: "mask" (the fusion
+            module masks them: every row trains), "drop" (train on the samples with every
+            view; at predict time a sample is fused from the views it has, as with "mask"),
+            or "zero", "mean", "model": a :class:`~jointspace.models.missing.ViewImputer`
+            fitted on the training views fills them, at fit and at predict time.
+        view_dropout: in training, each observed view of a row is masked with this
+            probability (never all of a row's views), so the fusion learns rows that lack
+            views.
+        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise, val_fraction,
+        device, threads, random_state, checkpoint_dir, resume, progress: training (see
+            :class:`~jointspace.train.Trainer`); ``val_fraction`` holds rows out for early
+            stopping on accuracy (classifier) or squared error (regressor).
+
+    Every view is standardized with the mean and spread of its observed training rows
+    (kept with the model). What a missing view's slots hold (NaN included) is never read.
+    Inference runs in float64, so a sample's output does not depend on its batch.
+
+    Fitted attributes: ``view_names_``, ``n_views_``, ``n_features_`` (width per view),
+    ``n_components_``, ``view_means_`` / ``view_scales_`` (the standardization),
+    ``imputer_`` (or None), ``network_``, ``history_``, ``best_epoch_``.
+    """
+
+    _task: ClassVar[str] = "classification"
+    _parameter_constraints: ClassVar[dict] = {
+        "fusion": [StrOptions(set(FUSIONS))],
+        "fusion_options": [dict, None],
+        "n_components": [POSITIVE_INT],
+        "missing": [StrOptions(set(MISSING))],
+        "view_dropout": [FRACTION],
+        **training_constraints(SCHEDULES),
+    }
+    # the views are the data, not metadata that a meta-estimator would route
+    __metadata_request__fit = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__predict = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__predict_proba = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+    __metadata_request__transform = {"views": metadata_routing.UNUSED}  # noqa: RUF012
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            FUSION_HEADS[cls.__name__] = cls
+
+    def __init__(
+        self,
+        fusion: str = "early",
+        *,
+        fusion_options: dict | None = None,
+        n_components: int = 32,
+        missing: str = "mask",
+        view_dropout: float = 0.2,
+        epochs: int = 60,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        schedule: str = "cosine",
+        patience: int | None = 10,
+        input_noise: float = 0.0,
+        val_fraction: float = 0.0,
+        device: str = "cpu",
+        threads: int | None = None,
+        random_state: int | None = 0,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ):
+        self.fusion = fusion
+        self.fusion_options = fusion_options
+        self.n_components = n_components
+        self.missing = missing
+        self.view_dropout = view_dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.patience = patience
+        self.input_noise = input_noise
+        self.val_fraction = val_fraction
+        self.device = device
+        self.threads = threads
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.progress = progress
+
+    # ------------------------------------------------------------------ input
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def _views(self, views: Any, *, fitting: bool) -> MultiView:
+        """The views as a checked MultiView (numeric, the fitted names and widths, every
+        sample with at least one observed view)."""
+        name = type(self).__name__
+        if not fitting:
+            self._check_fitted()
+        mv = as_multiview(views, names=None if fitting else self.view_names_)
+        if not fitting and mv.view_names != self.view_names_:
+            raise ValueError(f"views are {mv.view_names}; this {name} was fitted on "
+                             f"{self.view_names_}")
+        for j, view in enumerate(mv.view_names):
+            if not mv.is_numeric(view):
+                raise ValueError(f"view {view!r} holds raw items; encode it to numbers first")
+            if not fitting and mv[view].shape[1] != self.n_features_[j]:
+                raise ValueError(f"View {j} has {mv[view].shape[1]} features; expected "
+                                 f"{self.n_features_[j]} (view {view!r})")
+        empty = np.flatnonzero(~mv.mask.any(axis=1))
+        if len(empty):
+            raise ValueError(f"{name}: samples with no observed view at {_rows(empty, mv.ids)}; "
+                             "every sample needs at least one view")
+        return mv
+
+    def _inputs(self, mv: MultiView) -> tuple[list[np.ndarray], np.ndarray]:
+        """Standardized float arrays (a missing view's slots 0) and the mask the network
+        sees, after the missing-view strategy (never "drop"ping rows here)."""
+        if self.imputer_ is not None:
+            mv = self.imputer_.transform(mv)
+        out = []
+        for j, (a, mu, scale) in enumerate(zip(mv.arrays(), self.view_means_, self.view_scales_)):
+            seen = mv.mask[:, j, None]
+            out.append(np.where(seen, (np.where(seen, a, 0.0) - mu) / scale, 0.0))
+        return out, mv.mask
+
+    # --------------------------------------------------------------- training
+    def _targets(self, y: Any, mv: MultiView) -> tuple[np.ndarray, int]:
+        """(n, t) float targets for the trainer and the number of outputs; sets the
+        subclass's fitted target attributes."""
+        raise NotImplementedError
+
+    def fit(self, views: Any, y: Any = None) -> FusionHeadBase:
+        """Train the fusion module and the head on ``views`` and targets ``y``.
+
+        Args:
+            views: MultiView, dict name → (n, d_i) array, or list of (n, d_i) arrays; a
+                MultiView's mask marks the views a sample lacks.
+            y: (n,) targets (the classifier and the embedder fall back to a MultiView's
+                labels).
+        Returns:
+            self.
+        Raises:
+            InvalidParameterError: a parameter outside its constraints (names it).
+            ValueError: views or targets that do not fit (names what is wrong).
+        """
+        self._validate_params()
+        name = type(self).__name__
+        mv = self._views(views, fitting=True)
+        if mv.n_samples < 2:
+            raise ValueError(f"{name} got 1 sample; a minimum of 2 samples is required")
+        target, n_outputs = self._targets(y, mv)
+        if self.missing == "drop":
+            rows = mv.complete_rows()
+            if rows.sum() < 2:
+                raise ValueError(f"{name}(missing='drop'): {int(rows.sum())} samples have "
+                                 "every view; at least 2 are needed")
+            mv, target = mv.subset(rows), target[rows]
+        arrays = [np.where(m[:, None], a, 0.0) for a, m in zip(mv.arrays(), mv.mask.T)]
+        for view, a, seen in zip(mv.view_names, arrays, mv.mask.T):
+            if not seen.any():
+                raise ValueError(f"view {view!r} is missing in every training sample")
+            if np.abs(a).max() > 1e150:
+                raise ValueError(f"view {view!r} has values up to {np.abs(a).max():.3g}: "
+                                 "rescale it")
+        self.view_names_ = list(mv.view_names)
+        self.n_views_ = len(arrays)
+        self.n_features_ = [a.shape[1] for a in arrays]
+        self.view_means_ = [a[s].mean(axis=0) for a, s in zip(arrays, mv.mask.T)]
+        self.view_scales_ = [a[s].std(axis=0) for a, s in zip(arrays, mv.mask.T)]
+        for scale in self.view_scales_:
+            scale[scale < MIN_SCALE] = 1.0
+        self.imputer_ = (ViewImputer(self.missing).fit(mv)
+                         if self.missing in ("zero", "mean", "model") else None)
+        inputs, mask = self._inputs(mv)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        torch.manual_seed(seed)
+        network = self._build_network(self._fusion_config(), n_outputs)
+        n = len(mask)
+        n_val = int(round(self.val_fraction * n))
+        order = np.random.default_rng(seed).permutation(n)
+        train, val = (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
+        data = [*inputs, target]
+        full = np.concatenate([mask, np.ones((n, 1), dtype=bool)], axis=1)
+        result = Trainer(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            weight_decay=self.weight_decay, schedule=self.schedule, patience=self.patience,
+            device=self.device, threads=self.threads, random_state=self.random_state,
+            checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.progress,
+        ).fit(network, [a[train] for a in data], full[train],
+              None if val is None else [a[val] for a in data],
+              None if val is None else full[val])
+        self.network_ = network.cpu().eval()
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.n_components_ = int(self.n_components)
+        self._net64 = None
+        return self
+
+    def _fusion_config(self) -> dict[str, Any]:
+        dims = dict(zip(self.view_names_, self.n_features_))
+        options = dict(self.fusion_options or {})
+        fixed = {"name", "dims", "out_dim"} & set(options)
+        if fixed:
+            raise ValueError(f"fusion_options may not set {sorted(fixed)}: they follow from "
+                             "fusion, the views and n_components")
+        try:
+            module = make_fusion(self.fusion, dims, int(self.n_components), **options)
+        except TypeError as exc:
+            raise ValueError(f"fusion_options={options!r} do not fit fusion "
+                             f"{self.fusion!r}: {exc}") from None
+        return module.get_config()
+
+    def _build_network(self, config: dict[str, Any], n_outputs: int) -> FusionHeadNetwork:
+        return FusionHeadNetwork(make_fusion(**copy.deepcopy(config)), n_outputs, self._task,
+                                 view_dropout=self.view_dropout, input_noise=self.input_noise)
+
+    # -------------------------------------------------------------- inference
+    def _network64(self) -> FusionHeadNetwork:
+        net = getattr(self, "_net64", None)
+        if net is None:
+            net = self._net64 = copy.deepcopy(self.network_).double().eval()
+        return net
+
+    def _forward(self, views: Any, fused: bool) -> np.ndarray:
+        """(m, n_components) fused vectors or (m, n_outputs) head outputs, in float64."""
+        inputs, mask = self._inputs(self._views(views, fitting=False))
+        net, out = self._network64(), []
+        with torch.no_grad():
+            for s in range(0, len(mask), CHUNK):
+                x = [torch.as_tensor(a[s : s + CHUNK], dtype=torch.float64) for a in inputs]
+                m = torch.as_tensor(mask[s : s + CHUNK])
+                out.append((net.fuse(x, m) if fused else net(x, m)).numpy())
+        return np.concatenate(out)
+
+    def fuse(self, views: Any) -> np.ndarray:
+        """One fused vector per sample, from the views it has.
+
+        Args:
+            views: same form and view names as in ``fit``, m samples.
+        Returns:
+            (m, n_components) array.
+        Raises:
+            ValueError: a sample with no observed view (names its rows and ids).
+        """
+        return self._forward(views, fused=True)
+
+    # ------------------------------------------------------------ persistence
+    def _fitted_state(self) -> dict[str, Any]:
+        state = {k: v for k, v in vars(self).items()
+                 if k.endswith("_") and not k.startswith("_")}
+        network, imputer = state.pop("network_"), state.pop("imputer_")
+        state["network_state_"] = {k: v.detach().cpu().numpy()
+                                   for k, v in network.state_dict().items()}
+        state["fusion_config_"] = network.fusion.get_config()
+        state["n_outputs_"] = int(network.head.out_features)
+        if imputer is not None:
+            state["imputer_state_"] = imputer_arrays(imputer)
+        return state
+
+    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
+        """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save):
+        the network's weights, the standardization and the imputer's statistics.
+
+        Args:
+            path: directory to write.
+            metadata: JSON-serializable notes kept beside the model.
+        """
+        self._check_fitted()
+        scalars, arrays = persistence.split_state(self._fitted_state())
+        config = {
+            "class": type(self).__name__,
+            "module": type(self).__module__,
+            "params": persistence.params_to_json(self.get_params(deep=False)),
+            "state": scalars,
+            "metadata": metadata or {},
+        }
+        persistence.write_model_dir(path, config, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **params: Any) -> FusionHeadBase:
+        """Load a model saved by :meth:`save` (``FusionHeadBase.load`` returns the saved
+        class).
+
+        Args:
+            path: the model directory.
+            **params: settings to change (``device``, ``progress``).
+        Raises:
+            FileNotFoundError: not a model directory.
+            ValueError: another class, or a damaged or edited directory (names it).
+        """
+        config, arrays = persistence.read_model_dir(path)
+        where = f"model directory {os.fspath(path)!r}"
+        saved = FUSION_HEADS.get(str(config.get("class")))
+        if saved is None or not issubclass(saved, cls):
+            raise ValueError(f"{where} holds a {config.get('class')!r} model; expected "
+                             f"{cls.__name__}")
+        saved_params, state = config.get("params"), config.get("state")
+        if not isinstance(saved_params, dict) or not isinstance(state, dict):
+            raise ValueError(f"{where}: config.json lacks its params or state object")
+        try:
+            unknown = sorted(set(saved_params) - set(saved._get_param_names()))
+            if unknown:
+                raise ValueError(f"parameter {unknown[0]!r} is not a parameter of "
+                                 f"{saved.__name__}")
+            model = saved(**persistence.params_from_json(saved_params, params, str(path)))
+            model._validate_params()
+            model._restore(persistence.join_state(state, arrays))
+        except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,
+                ValueError) as exc:
+            raise ValueError(f"{where}: its contents do not fit {saved.__name__} "
+                             f"({type(exc).__name__}: {exc})") from None
+        persistence.check_config_digest(path, config)
+        return model
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        """Set the fitted attributes a save recorded, checked against each other."""
+        weights = fitted.pop("network_state_")
+        fusion_config = fitted.pop("fusion_config_")
+        n_outputs = int(fitted.pop("n_outputs_"))
+        imputer = fitted.pop("imputer_state_", None)
+        for key, value in fitted.items():
+            if not key.endswith("_") or key.startswith("_") or hasattr(type(self), key):
+                raise ValueError(f"state entry {key!r} is not a fitted attribute")
+            setattr(self, key, value)
+        names, dims = list(self.view_names_), [int(d) for d in self.n_features_]
+        if len(dims) != len(names) or self.n_views_ != len(names):
+            raise ValueError("view_names_, n_views_ and n_features_ disagree")
+        for what in ("view_means_", "view_scales_"):
+            values = getattr(self, what)
+            if (not isinstance(values, list) or len(values) != len(names)
+                    or any(v.shape != (d,) for v, d in zip(values, dims))):
+                raise ValueError(f"{what} does not hold one ({'d'},) array per view")
+            if any(not np.isfinite(v).all() for v in values) or any(
+                    (v <= 0).any() for v in self.view_scales_ if what == "view_scales_"):
+                raise ValueError(f"{what} holds values a standardization cannot use")
+        if fusion_config.get("dims") != dict(zip(names, dims)):
+            raise ValueError("the fusion module's views differ from the model's")
+        if fusion_config.get("out_dim") != self.n_components_:
+            raise ValueError("the fusion module's width differs from n_components_")
+        network = self._build_network(fusion_config, n_outputs)
+        network.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        self.network_ = network.eval()
+        strategy = self.missing
+        if (imputer is None) != (strategy not in ("zero", "mean", "model")):
+            raise ValueError(f"missing={strategy!r} but the imputer is "
+                             f"{'absent' if imputer is None else 'present'}")
+        self.imputer_ = (None if imputer is None
+                         else imputer_from_arrays(strategy, 1e-3, names, dims, imputer))
+        self._check_restored(n_outputs)
+        self._net64 = None
+
+    def _check_restored(self, n_outputs: int) -> None:
+        """Subclasses check their own target attributes against the head's outputs."""
