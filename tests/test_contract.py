@@ -15,7 +15,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jointspace import MultiView, load_dataset, persistence
 from jointspace.models import CCA, GCCA, KCCA, MCCA, PLS, JointModel
-from jointspace.models.deep import DCCA, DGCCA, ContrastiveDualEncoder, MultimodalVAE
+from jointspace.models.deep import (
+    DCCA,
+    DGCCA,
+    ContrastiveDualEncoder,
+    MultimodalVAE,
+    SplitAutoencoder,
+)
 
 TINY_DEEP = {"hidden": (16,), "epochs": 2, "batch_size": 64, "progress": False}
 ALL = [
@@ -28,6 +34,7 @@ ALL = [
     DGCCA(3, **TINY_DEEP),
     ContrastiveDualEncoder(3, **TINY_DEEP),
     MultimodalVAE(3, **TINY_DEEP),
+    SplitAutoencoder(3, **TINY_DEEP),
 ]
 IDS = [type(m).__name__ for m in ALL]
 

@@ -1,7 +1,7 @@
 """Joint-space models. Every model keeps the contract of :class:`JointModel`.
 
 The deep models (``DCCA``, ``DCCAE``, ``DGCCA``, ``ContrastiveDualEncoder``,
-``MultimodalVAE``) are importable
+``MultimodalVAE``, ``SplitAutoencoder``) are importable
 from here too; torch is imported only when one of them is first used.
 """
 
@@ -10,7 +10,8 @@ from typing import Any
 from jointspace.models.base import MODEL_REGISTRY, JointModel
 from jointspace.models.linear import CCA, GCCA, KCCA, MCCA, PLS
 
-_DEEP = ("DCCA", "DCCAE", "DGCCA", "ContrastiveDualEncoder", "MultimodalVAE")
+_DEEP = ("DCCA", "DCCAE", "DGCCA", "ContrastiveDualEncoder", "MultimodalVAE",
+         "SplitAutoencoder")
 
 __all__ = ["CCA", "GCCA", "KCCA", "MCCA", "MODEL_REGISTRY", "PLS", "JointModel", *_DEEP]
 

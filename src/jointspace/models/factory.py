@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     "dgcca": "jointspace.models.deep:DGCCA",
     "dual-encoder": "jointspace.models.deep:ContrastiveDualEncoder",
     "vae": "jointspace.models.deep:MultimodalVAE",
+    "autoencoder": "jointspace.models.deep:SplitAutoencoder",
 }
 
 

@@ -2,6 +2,7 @@
 contrastive dual encoder and the multimodal VAE (PoE / MoE / MoPoE); towers (including
 all-MiniLM-L6-v2 fine-tuned as a text tower)."""
 
+from jointspace.models.deep.autoencoder import SplitAutoencoder
 from jointspace.models.deep.base import DeepCorrelationModel, DeepJointModel
 from jointspace.models.deep.contrastive import ContrastiveDualEncoder
 from jointspace.models.deep.dcca import DCCA, DCCAE, DGCCA
@@ -17,6 +18,7 @@ __all__ = [
     "MLP",
     "MiniLMTower",
     "MultimodalVAE",
+    "SplitAutoencoder",
     "ContrastiveDualEncoder",
     "DeepCorrelationModel",
     "DeepJointModel",

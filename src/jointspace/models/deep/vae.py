@@ -36,6 +36,7 @@ from jointspace.losses.variational import (
 )
 from jointspace.models.constraints import NON_NEGATIVE, POSITIVE_INT
 from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
+from jointspace.models.deep.generative import CrossGeneration, float64_call
 from jointspace.models.deep.towers import MLP, build_tower, widths
 
 POSTERIORS = ("poe", "moe", "mopoe")
@@ -151,7 +152,7 @@ class VAENetwork(nn.Module):
         return float(self.elbo(views, mask)[0].mean())
 
 
-class MultimodalVAE(DeepJointModel):
+class MultimodalVAE(CrossGeneration, DeepJointModel):
     """Multimodal VAE (scikit-learn estimator, JointModel contract) with the joint posterior
     of MVAE (``"poe"``), MMVAE (``"moe"``) or MoPoE (``"mopoe"``).
 
@@ -286,16 +287,13 @@ class MultimodalVAE(DeepJointModel):
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
         return self._encode(i, X)
 
-    def _float64(self, module: nn.Module, *inputs: torch.Tensor) -> Any:
-        state = {k: v.double() if v.is_floating_point() else v
-                 for k, v in [*module.named_parameters(), *module.named_buffers()]}
-        with torch.no_grad():
-            return torch.func.functional_call(module, state, inputs)
+    def _decoder_kinds(self) -> list[str]:
+        return self._likelihoods(self.n_views_)
 
-    def _joint_mean(self, arrays: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+    def _joint_code(self, arrays: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
         """(m, k) mean of the joint posterior over each row's observed views."""
         self.network_.eval()
-        experts = [self._float64(e, torch.as_tensor(np.where(seen[:, None], a, 0.0)))
+        experts = [float64_call(e, torch.as_tensor(np.where(seen[:, None], a, 0.0)))
                    for e, a, seen in zip(self.network_.experts, arrays, mask.T)]
         mus, logvars = [m for m, _ in experts], [lv for _, lv in experts]
         seen = torch.as_tensor(mask)
@@ -311,31 +309,4 @@ class MultimodalVAE(DeepJointModel):
         if not mv.mask.any(axis=1).all():
             rows = np.flatnonzero(~mv.mask.any(axis=1))
             raise ValueError(f"samples {rows[:5].tolist()} have no observed view")
-        return self._joint_mean(arrays, mv.mask)
-
-    def generate(self, X: Any, *, to_view: str | int, from_view: str | int | None = None
-                 ) -> np.ndarray:
-        """Decode view ``to_view`` from other views: cross-modal generation or imputation.
-
-        Args:
-            X: with ``from_view``: that view's (m, d) rows; without it: views in the form of
-                ``fit`` (MultiView with a mask, dict or list), whose observed views other than
-                ``to_view`` give the joint posterior.
-            to_view, from_view: view names (or indices).
-        Returns:
-            (m, d_to) array: the decoder's mean (probabilities for a Bernoulli view).
-        """
-        j = self._view_index(to_view)
-        if from_view is not None:
-            z = self.transform_view(from_view, X)
-        else:
-            mv, arrays = self._validate_views(X, fitting=False)
-            mask = mv.mask.copy()
-            mask[:, j] = False
-            if not mask.any(axis=1).all():
-                raise ValueError(f"some samples have no view besides {self.view_names_[j]!r} "
-                                 "to generate it from")
-            z = self._joint_mean(arrays, mask)
-        out = self._float64(self.network_.decoders[j], torch.as_tensor(z)).numpy()
-        kind = self._likelihoods(self.n_views_)[j]
-        return 1.0 / (1.0 + np.exp(-out)) if kind == "bernoulli" else out
+        return self._joint_code(arrays, mv.mask)
