@@ -307,7 +307,7 @@ class FusionHeadBase(BaseEstimator):
         state["network_state_"] = {k: v.detach().cpu().numpy()
                                    for k, v in network.state_dict().items()}
         state["fusion_config_"] = network.fusion.get_config()
-        state["n_outputs_"] = int(network.head.out_features)
+        state["head_outputs_"] = int(network.head.out_features)
         if imputer is not None:
             state["imputer_state_"] = imputer_arrays(imputer)
         return state
@@ -371,7 +371,7 @@ class FusionHeadBase(BaseEstimator):
         """Set the fitted attributes a save recorded, checked against each other."""
         weights = fitted.pop("network_state_")
         fusion_config = fitted.pop("fusion_config_")
-        n_outputs = int(fitted.pop("n_outputs_"))
+        n_outputs = int(fitted.pop("head_outputs_"))
         imputer = fitted.pop("imputer_state_", None)
         for key, value in fitted.items():
             if not key.endswith("_") or key.startswith("_") or hasattr(type(self), key):
@@ -390,6 +390,12 @@ class FusionHeadBase(BaseEstimator):
                 raise ValueError(f"{what} holds values a standardization cannot use")
         if fusion_config.get("dims") != dict(zip(names, dims)):
             raise ValueError("the fusion module's views differ from the model's")
+        if self.n_components_ != self.n_components:
+            raise ValueError(f"n_components is {self.n_components!r} but the fitted width "
+                             f"n_components_ is {self.n_components_!r}")
+        if fusion_config.get("name") != self.fusion:
+            raise ValueError(f"fusion is {self.fusion!r} but the saved module is "
+                             f"{fusion_config.get('name')!r}")
         if fusion_config.get("out_dim") != self.n_components_:
             raise ValueError("the fusion module's width differs from n_components_")
         network = self._build_network(fusion_config, n_outputs)

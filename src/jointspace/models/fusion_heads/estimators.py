@@ -64,7 +64,8 @@ class _ClassTargets(FusionHeadBase):
 
     def predict(self, views: Any) -> np.ndarray:
         """(m,) the most probable class of each sample."""
-        return self.classes_[self._forward(views, fused=False).argmax(axis=1)]
+        best = self._forward(views, fused=False).argmax(axis=1)
+        return self.classes_[best]
 
 
 class FusionClassifier(ClassifierMixin, _ClassTargets):
