@@ -5,10 +5,12 @@ An input passes when every call on it either succeeds (and its result checks out
 a clear user-facing error: one of the library's own exception types (ValueError, KeyError,
 OSError — what the command line reports as a user error), raised by jointspace's code, its
 message naming the file or directory. It fails on a raw exception of a dependency, a call
-over :data:`LIMIT_S` seconds (a hang), a worker whose peak memory reaches :data:`LIMIT_MB`
-(ru_maxrss covers the whole process, so the check is conservative: a breach is re-run in a
-fresh worker to confirm it), a worker that dies (a crash) or a wrong result — for a saved
-model, one that loads but whose transform differs from the original's (silently wrong).
+over :data:`LIMIT_S` seconds of CPU time (a hang; a worker that stops answering for far
+longer, :data:`WALL_FACTOR` times the limit, is one too), a worker whose peak memory
+reaches :data:`LIMIT_MB` (ru_maxrss covers the whole process, so the check is conservative:
+a breach is re-run in a fresh worker to confirm it), a worker that dies (a crash) or a
+wrong result — for a saved model, one that loads but whose transform differs from the
+original's (silently wrong).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from typing import Any
 
 LIMIT_S = 10
 LIMIT_MB = 1024
+#: a worker silent for this many times the CPU limit (per step) is hung: generous, so that
+#: a loaded machine's slow wall clock is not mistaken for a hang
+WALL_FACTOR = 6
 WORKER = Path(__file__).with_name("fuzz_worker.py")
 #: tallies of every category run in this session, for the summary printed at the end
 TALLIES: dict[str, Tally] = {}
@@ -53,7 +58,7 @@ class Worker:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, text=True, bufsize=1,
                                      preexec_fn=_limit_address_space)
-        self.call({"kind": "warm"}, timeout=120)
+        self.call({"kind": "warm"}, timeout=600)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -116,7 +121,7 @@ class Tally:
         self.runs += 1
         self.unique.add(hashlib.sha1(key).hexdigest())
         n_steps = 1 + len(task.get("encoders", ())) + (task["kind"] == "audio")
-        result = worker.call(task, timeout=n_steps * LIMIT_S + 20)
+        result = worker.call(task, timeout=n_steps * LIMIT_S * WALL_FACTOR + 60)
         problems: list[str] = []
         if isinstance(result, str):
             problems.append(f"worker {result}" + (" (over the time limit)"
@@ -131,7 +136,7 @@ class Tally:
                     problems.append(problem)
             if result["maxrss_mb"] >= LIMIT_MB:
                 worker.stop()  # the high-water mark only grows: confirm in a fresh worker
-                again = worker.call(task, timeout=n_steps * LIMIT_S + 20)
+                again = worker.call(task, timeout=n_steps * LIMIT_S * WALL_FACTOR + 60)
                 peak = again["maxrss_mb"] if isinstance(again, dict) else None
                 if peak is None or peak >= LIMIT_MB:
                     problems.append(f"memory: peak RSS {peak or result['maxrss_mb']:.0f} MB")

@@ -5,10 +5,12 @@ one JSON task a line on stdin and writes one JSON result a line on its own copy 
 
 A result is ``{"steps": [...], "maxrss_mb": float}``, one step per call the task makes:
 ``{"step": name, "status": "ok" | "error" | "timeout", "type", "message", "ours", "where",
-"seconds", "note"}``. ``ours`` is True when the exception is one the library raises for bad
-input (ValueError, KeyError, OSError and their subclasses: what the command line reports as
-a user error, see ``jointspace.cli.common.user_errors``) *and* it was raised by jointspace's
-own code (the innermost traceback frame is in ``src/jointspace``), not by a dependency.
+"seconds", "note"}`` (``seconds``: the CPU time the call used, so a busy machine does not
+make a call look hung; ``wall``: its wall time). ``ours`` is True when the exception is one
+the library raises for bad input (ValueError, KeyError, OSError and their subclasses: what
+the command line reports as a user error, see ``jointspace.cli.common.user_errors``) *and*
+it was raised by jointspace's own code (the innermost traceback frame is in
+``src/jointspace``), not by a dependency.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ SOURCE = str(Path(__file__).resolve().parents[2] / "src" / "jointspace")
 
 
 class Hang(BaseException):
-    """Raised by the alarm: the step ran past the time limit."""
+    """Raised by the profiling timer: the step used more CPU time than the limit."""
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -45,9 +47,11 @@ def _innermost(tb: Any) -> str:
 
 
 def run_step(name: str, func: Any) -> dict[str, Any]:
-    """Call ``func()`` under the time limit; its return value (a short str) is the note."""
-    start = time.perf_counter()
-    signal.alarm(LIMIT_S)
+    """Call ``func()`` under the CPU-time limit (the process's own seconds, all threads: a
+    loaded machine slows a call's wall time, not its work); its return value (a short str)
+    is the note."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, LIMIT_S)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -62,9 +66,32 @@ def run_step(name: str, func: Any) -> dict[str, Any]:
                            else str(exc))[:2000],
                "ours": isinstance(exc, OURS) and where.startswith(SOURCE), "where": where}
     finally:
-        signal.alarm(0)
-    out.update(step=name, seconds=time.perf_counter() - start)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    out.update(step=name, seconds=time.process_time() - start_cpu,
+               wall=time.perf_counter() - start)
     return out
+
+
+def _warm_up() -> None:
+    """Import what the tasks use and run each kind of work once on a good input, so one-off
+    costs (imports, numba's compilation of librosa's kernels) count against no input."""
+    import tempfile
+
+    import soundfile as sf
+    from PIL import Image
+
+    import jointspace.data  # noqa: F401
+    import jointspace.models  # noqa: F401
+    from jointspace.encoders import make_encoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, png = os.path.join(tmp, "a.wav"), os.path.join(tmp, "a.png")
+        t = np.arange(16000) / 16000
+        sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
+        make_encoder("mfcc").fit([wav]).transform([wav])
+        for spec in ("hog", "color-hist", "pixels"):
+            make_encoder(spec).fit([png]).transform([png])
 
 
 # ---------------------------------------------------------------- targets
@@ -155,14 +182,11 @@ def run_task(task: dict[str, Any]) -> list[dict[str, Any]]:
 def main() -> None:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever a library prints goes to stderr
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)
     for line in sys.stdin:
         task = json.loads(line)
-        if task.get("kind") == "warm":  # import what the tasks use before memory counts
-            import jointspace.data  # noqa: F401
-            import jointspace.encoders  # noqa: F401
-            import jointspace.models  # noqa: F401
-
+        if task.get("kind") == "warm":  # one-off costs, before any input is timed
+            _warm_up()
             steps: list[dict[str, Any]] = []
         else:
             steps = run_task(task)
