@@ -288,5 +288,7 @@ def test_regressor_on_diabetes_against_ridge():
     reference = ridge.score(scaler.transform(Xte), yte)
     views = lambda A: {"body": A[:, :4], "serum": A[:, 4:]}  # noqa: E731
     r2 = FusionRegressor(progress=False).fit(views(Xtr), ytr).score(views(Xte), yte)
+    # measured: 0.367 ("late", the default) against RidgeCV's 0.366; on two more splits
+    # 0.458 / 0.438 and 0.434 / 0.444 (see FusionRegressor's docstring)
     assert reference == pytest.approx(0.366, abs=0.01)
-    assert r2 > 0.3 and r2 > reference - 0.08
+    assert r2 > 0.33 and r2 > reference - 0.03
