@@ -72,7 +72,7 @@ class RegressorAdapter(RegressorMixin, _TwoViews):
     pass
 
 
-CHECK_SETTINGS = {"epochs": 30, "batch_size": 32, "lr": 1e-2, "progress": False}
+CHECK_SETTINGS = {"epochs": 20, "batch_size": 32, "lr": 1e-2, "progress": False}
 
 
 @parametrize_with_checks([ClassifierAdapter(FusionClassifier(**CHECK_SETTINGS)),
@@ -257,7 +257,9 @@ def test_embedder_vectors_separate_the_classes(small):
 # ------------------------------------------------------------------ figures
 # Measured (uci-mfeat fou + kar + mor, 1,600 / 400 split, defaults, kar removed from the
 # same fraction of training and test digits): accuracy 0.9925 / 0.9525 / 0.9250 at
-# 0 / 30 / 60 % removed ("early", "mask"). The thresholds leave about 2 points of margin.
+# 0 / 30 / 60 % removed ("early", "mask"; 0.991 / 0.946 / 0.925 over seeds 0–2). The
+# thresholds sit 2–2.5 points below (400 test digits: one digit is 0.25 points); chance is
+# 0.1, and kar alone is the strongest of the three views.
 ACCURACY = {0.0: 0.97, 0.3: 0.93, 0.6: 0.90}
 
 

@@ -73,6 +73,14 @@ class FusionHeadBase(BaseEstimator):
     (kept with the model). What a missing view's slots hold (NaN included) is never read.
     Inference runs in float64, so a sample's output does not depend on its batch.
 
+    Defaults (``FusionClassifier``), measured on uci-mfeat (fou + kar + mor, 1,600 / 400
+    digits, kar removed from 0 / 30 / 60 % of training and test digits; accuracy, mean of
+    3 seeds): "early" 0.991 / 0.946 / 0.925, "hybrid" 0.990 / 0.944 / 0.926, "gated"
+    0.995 / 0.945 / 0.915, "late" 0.991 / 0.941 / 0.922, "hierarchical" 0.988 / 0.939 /
+    0.899; the attention modules (one seed) were no better (0.988–0.993 / 0.945–0.958 /
+    0.930) at 10–16 times the time. ``view_dropout`` 0.2 against 0 kept 60 % missing at
+    0.925 against 0.908 (0.4: 0.920, and 0.988 with every view).
+
     Fitted attributes: ``view_names_``, ``n_views_``, ``n_features_`` (width per view),
     ``n_components_``, ``view_means_`` / ``view_scales_`` (the standardization),
     ``imputer_`` (or None), ``network_``, ``history_``, ``best_epoch_``.
