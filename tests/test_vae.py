@@ -169,3 +169,21 @@ def test_bad_input_is_named(digits):
         MultimodalVAE(2, likelihood="bernoulli", **TINY).fit([train["left"] * 3, train["right"]])
     with pytest.raises(ValueError, match="expected one of .* or a list of 2"):
         MultimodalVAE(2, likelihood=["gaussian"], **TINY).fit(train)
+
+
+def test_kl_warmup_ramps_beta_over_the_first_batches_and_validation_uses_the_full_beta(digits):
+    train, test = digits
+    model = MultimodalVAE(4, beta=2.0, kl_warmup=8, likelihood="bernoulli", **TINY).fit(train)
+    net = model.network_.double()
+    assert net.steps == 3 * 6  # 3 epochs of 600 rows in batches of 100
+    views = [torch.as_tensor(test["left"]), torch.as_tensor(test["right"])]
+    mask = torch.ones((len(test), 2), dtype=torch.bool)
+    net.eval()
+    with torch.no_grad():
+        _, recon, kl = net.elbo(views, mask)
+        for steps, beta in ((0, 0.0), (2, 0.5), (4, 1.0), (8, 2.0), (50, 2.0)):
+            net.steps = steps
+            objective, _, _ = net.elbo(views, mask)
+            torch.testing.assert_close(objective, recon - beta * kl)
+            score = net.validation_score(views, mask)
+            assert score == pytest.approx(float((recon - 2.0 * kl).mean()))

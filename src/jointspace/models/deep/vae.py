@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from jointspace.losses.variational import (
@@ -78,13 +79,22 @@ class VAENetwork(nn.Module):
     """The experts, decoders and the ELBO of one joint posterior (see the module doc)."""
 
     def __init__(self, experts: Sequence[GaussianHead], decoders: Sequence[nn.Module],
-                 posterior: str, beta: float, likelihoods: Sequence[str]):
+                 posterior: str, beta: float, likelihoods: Sequence[str], kl_warmup: int = 0):
         super().__init__()
         self.experts = nn.ModuleList(experts)
         self.decoders = nn.ModuleList(decoders)
         self.posterior = posterior
         self.beta = beta
         self.likelihoods = list(likelihoods)
+        self.kl_warmup = kl_warmup
+        self.steps = 0  # training batches seen: β ramps up over the first kl_warmup
+
+    @property
+    def current_beta(self) -> float:
+        """β, ramped linearly from 0 over the first ``kl_warmup`` training batches."""
+        if self.kl_warmup <= 0:
+            return self.beta
+        return self.beta * min(1.0, self.steps / self.kl_warmup)
 
     def view_encoder(self, i: int) -> nn.Module:
         return PosteriorMean(self.experts[i], with_prior=self.posterior != "moe")
@@ -128,7 +138,7 @@ class VAENetwork(nn.Module):
             count = count + valid.to(count.dtype)
         if self.posterior == "mopoe":
             recon, kl = recon / count, kl / count
-        return recon - self.beta * kl, recon, kl
+        return recon - self.current_beta * kl, recon, kl
 
     def _moe(self, mus: list[torch.Tensor], logvars: list[torch.Tensor],
              views: list[torch.Tensor], mask: torch.Tensor):
@@ -142,14 +152,16 @@ class VAENetwork(nn.Module):
             kl = kl + torch.where(seen, k, 0.0)
         count = mask.sum(dim=1).clamp_min(1).to(recon.dtype)
         recon, kl = recon / count, kl / count
-        return recon - self.beta * kl, recon, kl
+        return recon - self.current_beta * kl, recon, kl
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
         objective, recon, kl = self.elbo(views, mask)
+        self.steps += 1
         return {"loss": -objective.mean(), "recon": -recon.mean(), "kl": kl.mean()}
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
-        return float(self.elbo(views, mask)[0].mean())
+        _, recon, kl = self.elbo(views, mask)  # at the full β, whatever the warm-up
+        return float((recon - self.beta * kl).mean())
 
 
 class MultimodalVAE(CrossGeneration, DeepJointModel):
@@ -164,6 +176,8 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         n_components: k, the latent dimension.
         posterior: "poe", "moe" or "mopoe".
         beta: weight of the KL terms (β-VAE; 1 is the ELBO).
+        kl_warmup: training batches over which the KL weight ramps linearly from 0 to β
+            (against posterior collapse, where the decoders learn to ignore the code).
         likelihood: "gaussian" (unit variance: standardized features) or "bernoulli"
             (features in [0, 1], such as pixels), one for every view or one per view.
         tower, hidden, activation, dropout, batch_norm: the encoders (an "mlp" tower ends in
@@ -186,6 +200,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         "n_components": [POSITIVE_INT],
         "posterior": [StrOptions(set(POSTERIORS))],
         "beta": [NON_NEGATIVE],
+        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "likelihood": [StrOptions(set(LIKELIHOODS)), list, tuple],
     }
 
@@ -195,6 +210,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         *,
         posterior: str = "mopoe",
         beta: float = 1.0,
+        kl_warmup: int = 0,
         likelihood: str | Sequence[str] = "gaussian",
         tower: Any = "mlp",
         hidden: Sequence[int] = (512, 512),
@@ -219,6 +235,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         self.n_components = n_components
         self.posterior = posterior
         self.beta = beta
+        self.kl_warmup = kl_warmup
         self.likelihood = likelihood
         self.tower = tower
         self.hidden = hidden
@@ -263,7 +280,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         decoders = [MLP(k, d, hidden=widths(self.hidden)[::-1], activation=self.activation)
                     for d in dims]
         return VAENetwork(experts, decoders, self.posterior, float(self.beta),
-                          self._likelihoods(len(dims)))
+                          self._likelihoods(len(dims)), int(self.kl_warmup))
 
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         self._likelihoods(len(arrays))
