@@ -20,7 +20,8 @@ from jointspace.losses.variational import (
 )
 from jointspace.models import MultimodalVAE
 
-TINY = {"hidden": (32,), "epochs": 3, "batch_size": 100, "progress": False, "threads": 1}
+TINY = {"hidden": (32,), "epochs": 3, "batch_size": 100, "progress": False, "threads": 1,
+        "kl_warmup": 0}
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,8 @@ def test_bad_input_is_named(digits):
 
 def test_kl_warmup_ramps_beta_over_the_first_batches_and_validation_uses_the_full_beta(digits):
     train, test = digits
-    model = MultimodalVAE(4, beta=2.0, kl_warmup=8, likelihood="bernoulli", **TINY).fit(train)
+    model = MultimodalVAE(4, beta=2.0, likelihood="bernoulli",
+                          **{**TINY, "kl_warmup": 8}).fit(train)
     net = model.network_.double()
     assert net.steps == 3 * 6  # 3 epochs of 600 rows in batches of 100
     views = [torch.as_tensor(test["left"]), torch.as_tensor(test["right"])]
