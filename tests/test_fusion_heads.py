@@ -28,8 +28,16 @@ from jointspace.models.fusion_heads import (
     FusionRegressor,
 )
 
-torch.set_num_threads(1)
 QUICK = {"epochs": 15, "batch_size": 64, "progress": False}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small networks train fastest on one thread here; the setting is restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ scikit-learn checks
