@@ -5,7 +5,6 @@ float64 inference, and save / load as a model directory (safetensors + JSON)."""
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,23 +14,19 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import StrOptions
 
-from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.fusion import FUSIONS, make_fusion
 from jointspace.models.constraints import FRACTION, POSITIVE_INT, training_constraints
 from jointspace.models.fusion_heads.network import (
     FusionHeadNetwork,
-    imputer_arrays,
-    imputer_from_arrays,
 )
+from jointspace.models.fusion_heads.saving import FUSION_HEADS, FusionHeadSaving
 from jointspace.models.missing import ViewImputer
 from jointspace.train import Trainer
 from jointspace.train.trainer import SCHEDULES
 
 #: how views a sample lacks are handled: the fusion module's own masking, or a ViewImputer
 MISSING = ("mask", "drop", "zero", "mean", "model")
-#: class name → class; :meth:`FusionHeadBase.load` only instantiates these
-FUSION_HEADS: dict[str, type[FusionHeadBase]] = {}
 #: rows per forward pass outside training
 CHUNK = 4096
 #: a feature whose training spread is below this is centred but not scaled
@@ -44,7 +39,7 @@ def _rows(rows: np.ndarray, ids: np.ndarray) -> str:
     return f"rows {shown.tolist()} (ids {ids[shown].tolist()}){more}"
 
 
-class FusionHeadBase(BaseEstimator):
+class FusionHeadBase(FusionHeadSaving, BaseEstimator):
     """Views → a fusion module (``jointspace.fusion``) → a linear head, trained end to end.
 
     Subclasses set ``_task`` and implement ``_targets(y, mv)`` (targets for the trainer and
@@ -306,117 +301,6 @@ class FusionHeadBase(BaseEstimator):
             ValueError: a sample with no observed view (names its rows and ids).
         """
         return self._forward(views, fused=True)
-
-    # ------------------------------------------------------------ persistence
-    def _fitted_state(self) -> dict[str, Any]:
-        state = {k: v for k, v in vars(self).items()
-                 if k.endswith("_") and not k.startswith("_")}
-        network, imputer = state.pop("network_"), state.pop("imputer_")
-        state["network_state_"] = {k: v.detach().cpu().numpy()
-                                   for k, v in network.state_dict().items()}
-        state["fusion_config_"] = network.fusion.get_config()
-        state["head_outputs_"] = int(network.head.out_features)
-        if imputer is not None:
-            state["imputer_state_"] = imputer_arrays(imputer)
-        return state
-
-    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
-        """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save):
-        the network's weights, the standardization and the imputer's statistics.
-
-        Args:
-            path: directory to write.
-            metadata: JSON-serializable notes kept beside the model.
-        """
-        self._check_fitted()
-        scalars, arrays = persistence.split_state(self._fitted_state())
-        config = {
-            "class": type(self).__name__,
-            "module": type(self).__module__,
-            "params": persistence.params_to_json(self.get_params(deep=False)),
-            "state": scalars,
-            "metadata": metadata or {},
-        }
-        persistence.write_model_dir(path, config, arrays)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, **params: Any) -> FusionHeadBase:
-        """Load a model saved by :meth:`save` (``FusionHeadBase.load`` returns the saved
-        class).
-
-        Args:
-            path: the model directory.
-            **params: settings to change (``device``, ``progress``).
-        Raises:
-            FileNotFoundError: not a model directory.
-            ValueError: another class, or a damaged or edited directory (names it).
-        """
-        config, arrays = persistence.read_model_dir(path)
-        where = f"model directory {os.fspath(path)!r}"
-        saved = FUSION_HEADS.get(str(config.get("class")))
-        if saved is None or not issubclass(saved, cls):
-            raise ValueError(f"{where} holds a {config.get('class')!r} model; expected "
-                             f"{cls.__name__}")
-        saved_params, state = config.get("params"), config.get("state")
-        if not isinstance(saved_params, dict) or not isinstance(state, dict):
-            raise ValueError(f"{where}: config.json lacks its params or state object")
-        try:
-            unknown = sorted(set(saved_params) - set(saved._get_param_names()))
-            if unknown:
-                raise ValueError(f"parameter {unknown[0]!r} is not a parameter of "
-                                 f"{saved.__name__}")
-            model = saved(**persistence.params_from_json(saved_params, params, str(path)))
-            model._validate_params()
-            model._restore(persistence.join_state(state, arrays))
-        except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,
-                ValueError) as exc:
-            raise ValueError(f"{where}: its contents do not fit {saved.__name__} "
-                             f"({type(exc).__name__}: {exc})") from None
-        persistence.check_config_digest(path, config)
-        return model
-
-    def _restore(self, fitted: dict[str, Any]) -> None:
-        """Set the fitted attributes a save recorded, checked against each other."""
-        weights = fitted.pop("network_state_")
-        fusion_config = fitted.pop("fusion_config_")
-        n_outputs = int(fitted.pop("head_outputs_"))
-        imputer = fitted.pop("imputer_state_", None)
-        for key, value in fitted.items():
-            if not key.endswith("_") or key.startswith("_") or hasattr(type(self), key):
-                raise ValueError(f"state entry {key!r} is not a fitted attribute")
-            setattr(self, key, value)
-        names, dims = list(self.view_names_), [int(d) for d in self.n_features_]
-        if len(dims) != len(names) or self.n_views_ != len(names):
-            raise ValueError("view_names_, n_views_ and n_features_ disagree")
-        for what in ("view_means_", "view_scales_"):
-            values = getattr(self, what)
-            if (not isinstance(values, list) or len(values) != len(names)
-                    or any(v.shape != (d,) for v, d in zip(values, dims))):
-                raise ValueError(f"{what} does not hold one ({'d'},) array per view")
-            if any(not np.isfinite(v).all() for v in values) or any(
-                    (v <= 0).any() for v in self.view_scales_ if what == "view_scales_"):
-                raise ValueError(f"{what} holds values a standardization cannot use")
-        if fusion_config.get("dims") != dict(zip(names, dims)):
-            raise ValueError("the fusion module's views differ from the model's")
-        if self.n_components_ != self.n_components:
-            raise ValueError(f"n_components is {self.n_components!r} but the fitted width "
-                             f"n_components_ is {self.n_components_!r}")
-        if fusion_config.get("name") != self.fusion:
-            raise ValueError(f"fusion is {self.fusion!r} but the saved module is "
-                             f"{fusion_config.get('name')!r}")
-        if fusion_config.get("out_dim") != self.n_components_:
-            raise ValueError("the fusion module's width differs from n_components_")
-        network = self._build_network(fusion_config, n_outputs)
-        network.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-        self.network_ = network.eval()
-        strategy = self.missing
-        if (imputer is None) != (strategy not in ("zero", "mean", "model")):
-            raise ValueError(f"missing={strategy!r} but the imputer is "
-                             f"{'absent' if imputer is None else 'present'}")
-        self.imputer_ = (None if imputer is None
-                         else imputer_from_arrays(strategy, 1e-3, names, dims, imputer))
-        self._check_restored(n_outputs)
-        self._net64 = None
 
     def _check_restored(self, n_outputs: int) -> None:
         """Subclasses check their own target attributes against the head's outputs."""
