@@ -373,8 +373,8 @@ def test_a_pair_with_one_view_missing_passes_the_other():
     torch.testing.assert_close(module(x, only_a), module.head(leaf))
 
 
-def test_fusion_imports_only_torch_numpy_and_the_towers():
-    allowed = ("torch", "numpy", "jointspace.fusion", "jointspace.models.deep.towers")
+def test_fusion_imports_only_torch_numpy_and_the_shared_layers():
+    allowed = ("torch", "numpy", "jointspace.fusion", "jointspace.layers")
     root = Path(__file__).resolve().parents[1] / "src" / "jointspace" / "fusion"
     for path in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -25,8 +25,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from jointspace.models.deep.towers import ACTIVATIONS
-
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Softmax of ``scores`` over ``dim`` among the entries where ``mask`` is True.
@@ -78,13 +76,6 @@ class Batch:
     def mask_bits(self) -> torch.Tensor:
         """(m, n_views) float: the mask as extra inputs."""
         return self.mask.to(self.tokens[0].dtype)
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (one of the towers' ``ACTIVATIONS``)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r}; expected one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
 
 
 def _rows(index: torch.Tensor, limit: int = 10) -> str:

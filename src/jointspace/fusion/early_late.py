@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from jointspace.fusion.base import Batch, FusionModule, masked_mean, masked_softmax
-from jointspace.models.deep.towers import MLP, widths
+from jointspace.layers import MLP, widths
 
 COMBINES = ("mean", "weighted")
 
@@ -30,7 +30,7 @@ class EarlyFusion(FusionModule):
     Args:
         dims, out_dim: see :class:`~jointspace.fusion.base.FusionModule`.
         hidden: widths of the MLP's hidden layers (``()``: linear).
-        activation, dropout: of the MLP (see :class:`~jointspace.models.deep.towers.MLP`).
+        activation, dropout: of the MLP (see :class:`~jointspace.layers.MLP`).
         mask_bits: append the mask to the features.
     """
 

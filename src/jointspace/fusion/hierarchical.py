@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from jointspace.fusion.base import Batch, FusionModule, make_activation
-from jointspace.models.deep.towers import MLP, widths
+from jointspace.fusion.base import Batch, FusionModule
+from jointspace.layers import MLP, make_activation, widths
 
 #: a tree is a view name or a pair of trees
 Tree = Any

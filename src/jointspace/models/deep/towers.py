@@ -9,58 +9,9 @@ from typing import Any
 
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "silu": nn.SiLU,
-}
+from jointspace.layers import ACTIVATIONS, MLP, make_activation, widths
 
-
-def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r}; expected one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
-
-
-class MLP(nn.Sequential):
-    """Fully connected tower: (m, in_dim) → (m, out_dim).
-
-    Each hidden layer is Linear → [BatchNorm1d] → activation → [Dropout]; the last layer
-    is Linear. ``hidden=()`` gives a linear tower.
-
-    Args:
-        in_dim, out_dim: input and output widths.
-        hidden: widths of the hidden layers.
-        activation: one of :data:`ACTIVATIONS`.
-        dropout: dropout probability after each hidden activation.
-        batch_norm: batch normalization before each hidden activation.
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        hidden: Sequence[int] = (1024, 1024),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-    ):
-        layers: list[nn.Module] = []
-        width = in_dim
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(_activation(activation))
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, out_dim))
-        super().__init__(*layers)
-
+__all__ = ["ACTIVATIONS", "CNN", "MLP", "build_tower", "takes_features", "widths"]
 
 class CNN(nn.Module):
     """Small convolutional tower for image views given as flat rows: (m, C·H·W) → (m, out_dim).
@@ -110,7 +61,7 @@ class CNN(nn.Module):
             blocks += [
                 nn.Conv2d(c_in, c, 3, padding=1),
                 nn.BatchNorm2d(c),
-                _activation(activation),
+                make_activation(activation),
                 nn.MaxPool2d(2),
             ]
             c_in = c
@@ -122,11 +73,6 @@ class CNN(nn.Module):
         if self.layout == "hwc":
             x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
         return self.head(self.features(x.reshape(-1, c, h, w)))
-
-
-def widths(hidden: int | Sequence[int]) -> tuple[int, ...]:
-    """Hidden-layer widths as a tuple (one int is one layer)."""
-    return (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
 
 
 def takes_features(tower: nn.Module) -> bool:
