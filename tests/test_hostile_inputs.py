@@ -165,6 +165,21 @@ def test_impossible_audio_headers_are_reported(tmp_path):
         make_encoder("mfcc").fit([str(root / "ok.wav")]).transform([str(root / "rate0.wav")])
 
 
+def test_a_float_wav_holding_nan_is_a_clear_error_before_resampling(tmp_path):
+    # found by the slow fuzz run: librosa's resampler raised its own ParameterError
+    import soundfile as sf
+
+    from jointspace.encoders import make_encoder
+
+    wave = np.sin(np.linspace(0, 50, 4000)).astype(np.float32)
+    wave[100] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, 8000, subtype="FLOAT")  # 8 kHz: resampled to 16
+    sf.write(tmp_path / "ok.wav", np.nan_to_num(wave), 8000, subtype="FLOAT")
+    encoder = make_encoder("mfcc").fit([str(tmp_path / "ok.wav")])
+    with pytest.raises(ValueError, match=r"nan\.wav' \(item 0\) has NaN or inf samples"):
+        encoder.transform([str(tmp_path / "nan.wav")])
+
+
 def bomb_jpeg(width: int, height: int) -> bytes:
     """A small real JPEG whose header is rewritten to claim width × height pixels."""
     import io

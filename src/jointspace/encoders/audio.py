@@ -58,6 +58,8 @@ def read_audio(item: Any, sr: int, encoder: str, index: int) -> np.ndarray:
         too_long = audio_length_problem(len(wave), native_sr, 1)
         if too_long:  # a file only librosa reads: checked once decoded, before resampling
             raise ValueError(f"audio encoder {encoder!r}: {where} is too long: {too_long}")
+        if not np.isfinite(wave).all():  # a float file holding NaN or inf: before resampling
+            raise ValueError(f"audio encoder {encoder!r}: {where} has NaN or inf samples")
         if native_sr != sr:
             wave = librosa.resample(wave, orig_sr=native_sr, target_sr=sr)
     else:
