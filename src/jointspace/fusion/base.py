@@ -135,7 +135,6 @@ class FusionModule(nn.Module):
     @abstractmethod
     def fuse(self, batch: Batch) -> torch.Tensor:
         """The fused output (m, out_dim) of a validated, masked batch."""
-        raise NotImplementedError
 
     def prepare(
         self,

@@ -5,6 +5,7 @@ float64 inference, and save / load as a model directory (safetensors + JSON)."""
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,7 +40,7 @@ def _rows(rows: np.ndarray, ids: np.ndarray) -> str:
     return f"rows {shown.tolist()} (ids {ids[shown].tolist()}){more}"
 
 
-class FusionHeadBase(FusionHeadSaving, BaseEstimator):
+class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
     """Views → a fusion module (``jointspace.fusion``) → a linear head, trained end to end.
 
     Subclasses set ``_task`` and implement ``_targets(y, mv)`` (targets for the trainer and
@@ -183,10 +184,10 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator):
         return out, mv.mask
 
     # --------------------------------------------------------------- training
+    @abstractmethod
     def _targets(self, y: Any, mv: MultiView) -> tuple[np.ndarray, int]:
         """(n, t) float targets for the trainer and the number of outputs; sets the
         subclass's fitted target attributes."""
-        raise NotImplementedError
 
     def fit(self, views: Any, y: Any = None) -> FusionHeadBase:
         """Train the fusion module and the head on ``views`` and targets ``y``.
