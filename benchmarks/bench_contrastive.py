@@ -71,7 +71,7 @@ def features(kinds: list[str], limit: int | None) -> dict[str, np.ndarray]:
 def plain_loop(X: list[np.ndarray], epochs: int, batch: int, seed: int = 0) -> float:
     """The same towers, loss and optimizer in a bare loop; returns wall seconds."""
     start = time.perf_counter()
-    template = ContrastiveDualEncoder(progress=False)
+    template = ContrastiveDualEncoder(training={"progress": False})
     torch.manual_seed(seed)
     net = template._build_network([x.shape[1] for x in X])
     views = [torch.as_tensor((x - x.mean(0)) / (x.std(0) + 1e-12)) for x in X]
@@ -92,7 +92,9 @@ def plain_loop(X: list[np.ndarray], epochs: int, batch: int, seed: int = 0) -> f
 
 def trainer_fit(X: list[np.ndarray], epochs: int, batch: int) -> float:
     start = time.perf_counter()
-    ContrastiveDualEncoder(epochs=epochs, batch_size=batch, progress=False).fit(X)
+    ContrastiveDualEncoder(training={"epochs": epochs, "batch_size": batch, "progress": False}).fit(
+        X
+    )
     return time.perf_counter() - start
 
 

@@ -25,8 +25,8 @@ What it measures
    gives ratio = cca-zoo time / jointspace time (> 1: jointspace is faster). The curves are
    plotted to ``<out stem>_curve.png`` (default ``benchmarks/results/bench_deep_curve.png``).
 
-2. noisy-mnist, same split: linear ``CCA(50, reg=1e-3)``, ``DCCA(**JS_DCCA)`` and
-   ``DCCAE(**JS_DCCA, **DCCAE_EXTRA)`` on ``view1`` / ``view2`` (784 pixels each): fit time,
+2. noisy-mnist, same split: linear ``CCA(50, reg=1e-3)``, ``make_model("dcca", **JS_DCCA)`` and
+   ``make_model("dccae", …)`` on ``view1`` / ``view2`` (784 pixels each): fit time,
    test correlation sum, and the linear-probe accuracy of the view-1 embeddings
    (``jointspace.metrics.linear_probe_accuracy`` on ``transform_view("view1", ...)``).
 
@@ -73,7 +73,8 @@ import jointspace
 from jointspace import MultiView, train_test_split
 from jointspace.metrics import canonical_correlations, linear_probe_accuracy
 from jointspace.models import CCA
-from jointspace.models.deep import DCCA, DCCAE
+from jointspace.models.deep import DCCA
+from jointspace.models.factory import make_model
 
 # jointspace's deep settings, shared by DCCA on both datasets and DCCAE: DCCA's defaults
 # (sigmoid 2 × 1,024 towers, 40 epochs, AdamW lr 1e-2, weight decay 0.3, input noise 0.05,
@@ -137,7 +138,8 @@ def head_corr_sum(towers: Sequence[nn.Module], train: Views, test: Views) -> flo
 
 def js_settings(quick: bool, **changes: Any) -> dict[str, Any]:
     """JS_DCCA, with QUICK_JS_EPOCHS epochs in quick mode, plus ``changes``."""
-    settings = {"epochs": DCCA().epochs, **JS_DCCA, **changes}  # epochs shown in the tables
+    # the epochs are shown in the tables; make_model puts the training options in ``training``
+    settings = {"epochs": DCCA().training_options.epochs, **JS_DCCA, **changes}
     if quick:
         settings["epochs"] = QUICK_JS_EPOCHS
     return settings
@@ -208,7 +210,7 @@ def race_jointspace(settings: dict[str, Any], train_mv: MultiView, test_mv: Mult
         probe.record(epoch, network.towers, row["loss"])
 
     probe.start()
-    model = DCCA(**settings).fit(train_mv, callback=callback)
+    model = make_model("dcca", **settings).fit(train_mv, callback=callback)
     probe.curve.total_s = probe.elapsed()
     probe.curve.final_corr = corr_sum(model.transform(test_mv))
     return probe.curve
@@ -355,7 +357,7 @@ def warm_up(settings: dict[str, Any], train_mv: MultiView) -> float:
     """One untimed 1-epoch DCCA fit on 1,000 rows: torch's one-off start-up costs (kernel
     selection, allocator pages) are then paid before any timed run of either library."""
     start = time.perf_counter()
-    DCCA(**{**settings, "epochs": 1}).fit(train_mv.subset(np.arange(WARM_UP_ROWS)))
+    make_model("dcca", **{**settings, "epochs": 1}).fit(train_mv.subset(np.arange(WARM_UP_ROWS)))
     return time.perf_counter() - start
 
 
@@ -363,7 +365,7 @@ def bench_js_dcca(
     settings: dict[str, Any], train_mv: MultiView, test_mv: MultiView, repeats: int
 ) -> FitRow:
     """The plain jointspace DCCA fit (no callback): best wall time of ``repeats``."""
-    times, model = timed_fits(lambda: DCCA(**settings), train_mv, repeats)
+    times, model = timed_fits(lambda: make_model("dcca", **settings), train_mv, repeats)
     losses = [h["loss"] for h in model.history_]
     note = f"best of {repeats}; final train loss {losses[-1]:.2f}"
     if not all(math.isfinite(v) for v in losses):
@@ -399,8 +401,8 @@ def bench_noisy(settings: dict[str, Any]) -> list[FitRow]:
     X1_train, X1_test = train_mv.arrays(["view1"])[0], test_mv.arrays(["view1"])[0]
     models: list[tuple[str, int | None, Callable[[], Any]]] = [
         ("CCA", None, lambda: CCA(K, reg=LINEAR_REG)),
-        ("DCCA", settings["epochs"], lambda: DCCA(**settings)),
-        ("DCCAE", settings["epochs"], lambda: DCCAE(**settings, **DCCAE_EXTRA)),
+        ("DCCA", settings["epochs"], lambda: make_model("dcca", **settings)),
+        ("DCCAE", settings["epochs"], lambda: make_model("dccae", **settings, **DCCAE_EXTRA)),
     ]
     rows = []
     for name, epochs, make in models:

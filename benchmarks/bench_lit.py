@@ -100,10 +100,12 @@ def run_one(name: str, epochs: int, args: argparse.Namespace) -> dict:
     model = ContrastiveDualEncoder(
         256,
         tower=["mlp", config["tower"]],
-        epochs=epochs,
-        batch_size=args.batch,
-        threads=args.threads,
-        progress=False,
+        training={
+            "epochs": epochs,
+            "batch_size": args.batch,
+            "threads": args.threads,
+            "progress": False,
+        },
     )
     views = MultiView({"image": train[0], "text": train[1]}, groups=train_groups)
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS

@@ -51,8 +51,12 @@ from jointspace.models.fusion_heads import FusionClassifier
 from jointspace.models.missing import ViewImputer
 
 DATASETS = {"noisy-mnist": ("view1", "view2"), "uci-mfeat": ("fou", "kar")}
-SETTINGS = [("missing 0 %", 0.0, False), ("missing 30 %", 0.3, False),
-            ("missing 60 %", 0.6, False), ("noise σ = 1", 0.0, True)]
+SETTINGS = [
+    ("missing 0 %", 0.0, False),
+    ("missing 30 %", 0.3, False),
+    ("missing 60 %", 0.6, False),
+    ("noise σ = 1", 0.0, True),
+]
 K = 20
 
 
@@ -81,12 +85,12 @@ def damage(mv: MultiView, fraction: float, noise: bool, seed: int) -> MultiView:
     return MultiView(views, mask=mask, labels=mv.labels)
 
 
-def joint_scores(model: Any, train: MultiView, test: MultiView,
-                 both: np.ndarray) -> dict[str, float]:
+def joint_scores(
+    model: Any, train: MultiView, test: MultiView, both: np.ndarray
+) -> dict[str, float]:
     """Probe accuracy of the fused vectors, and R@1 / R@10 over the test rows ``both`` (bool)
     that truly have both views (not filled ones)."""
-    probe = linear_probe_accuracy(model.fuse(train), train.labels, model.fuse(test),
-                                  test.labels)
+    probe = linear_probe_accuracy(model.fuse(train), train.labels, model.fuse(test), test.labels)
     both = test.subset(both)
     za, zb = model.transform(both)
     r = cross_modal_retrieval(za, zb, names=("a", "b"))["a→b"]
@@ -95,7 +99,7 @@ def joint_scores(model: Any, train: MultiView, test: MultiView,
 
 def methods(quick: bool) -> dict[str, Callable[[MultiView, MultiView], dict[str, float]]]:
     """Method name → function(train, test) → scores."""
-    epochs = {"epochs": 3} if quick else {}
+    training = {"progress": False, **({"epochs": 3} if quick else {})}
 
     def fitted(model: Any, imputer: str | None = None):
         def run(train: MultiView, test: MultiView) -> dict[str, float]:
@@ -104,21 +108,23 @@ def methods(quick: bool) -> dict[str, Callable[[MultiView, MultiView], dict[str,
                 filling = ViewImputer(imputer).fit(train)
                 train, test = filling.transform(train), filling.transform(test)
             return joint_scores(model.fit(train), train, test, both)
+
         return run
 
     def classifier(fusion: str):
         def run(train: MultiView, test: MultiView) -> dict[str, float]:
-            clf = FusionClassifier(fusion, progress=False, **epochs).fit(train, train.labels)
+            clf = FusionClassifier(fusion, training=training).fit(train, train.labels)
             return {"probe": clf.score(test, test.labels)}
+
         return run
 
     return {
         "CCA (complete rows)": fitted(CCA(K, reg=1e-3)),
         "CCA on model-filled views": fitted(CCA(K, reg=1e-3), imputer="model"),
-        "DCCA (complete rows)": fitted(DCCA(K, progress=False, **epochs)),
-        "VAE, PoE": fitted(MultimodalVAE(K, posterior="poe", progress=False, **epochs)),
-        "VAE, MoE": fitted(MultimodalVAE(K, posterior="moe", progress=False, **epochs)),
-        "VAE, MoPoE": fitted(MultimodalVAE(K, posterior="mopoe", progress=False, **epochs)),
+        "DCCA (complete rows)": fitted(DCCA(K, training=training)),
+        "VAE, PoE": fitted(MultimodalVAE(K, posterior="poe", training=training)),
+        "VAE, MoE": fitted(MultimodalVAE(K, posterior="moe", training=training)),
+        "VAE, MoPoE": fitted(MultimodalVAE(K, posterior="mopoe", training=training)),
         "fusion classifier, early": classifier("early"),
         "fusion classifier, gated": classifier("gated"),
     }
@@ -135,8 +141,10 @@ def main() -> None:
     rows = []
     for dataset in args.datasets.split(","):
         train, test = prepare(dataset, args.quick)
-        table = Table(title=f"{dataset}: probe accuracy of fused vectors (classifiers: their "
-                            "accuracy) | R@10 first → second view")
+        table = Table(
+            title=f"{dataset}: probe accuracy of fused vectors (classifiers: their "
+            "accuracy) | R@10 first → second view"
+        )
         table.add_column("method")
         for setting, _, _ in SETTINGS:
             table.add_column(setting, justify="right")
@@ -144,17 +152,28 @@ def main() -> None:
             cells = []
             for i, (setting, fraction, noise) in enumerate(SETTINGS):
                 start = time.perf_counter()
-                scores = run(damage(train, fraction, False, seed=i),
-                             damage(test, fraction, noise, seed=100 + i))
-                rows.append({"dataset": dataset, "method": name, "setting": setting,
-                             "seconds": time.perf_counter() - start, **scores})
+                scores = run(
+                    damage(train, fraction, False, seed=i),
+                    damage(test, fraction, noise, seed=100 + i),
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": name,
+                        "setting": setting,
+                        "seconds": time.perf_counter() - start,
+                        **scores,
+                    }
+                )
                 r10 = f" | {scores['R@10']:.1f}" if "R@10" in scores else ""
                 cells.append(f"{scores['probe']:.3f}{r10}")
             table.add_row(name, *cells)
             console.print(f"  {dataset}: {name}")
         console.print(table)
-    write_json(args.out, {"machine": machine_info(["torch", "scikit-learn"]), "rows": rows,
-                          "quick": args.quick})
+    write_json(
+        args.out,
+        {"machine": machine_info(["torch", "scikit-learn"]), "rows": rows, "quick": args.quick},
+    )
     console.print(f"wrote {args.out}")
 
 

@@ -81,10 +81,8 @@ def main() -> None:
     console.print(f"classifier on the real test right halves: {ceiling:.3f}")
     rows, generated = [], {}
     for name, build in MODELS.items():
-        options = {"likelihood": "bernoulli", "progress": False}
-        if args.quick:
-            options["epochs"] = 3
-        model = build(**options)
+        training = {"progress": False, **({"epochs": 3} if args.quick else {})}
+        model = build(likelihood="bernoulli", training=training)
         start = time.perf_counter()
         model.fit(train)
         seconds = time.perf_counter() - start

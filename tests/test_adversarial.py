@@ -30,8 +30,10 @@ def test_gradient_reversal_is_the_identity_forward_and_flips_the_gradient():
 
 def _embeddings(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(8, 4, generator=g, dtype=torch.float64, requires_grad=True) + i
-            for i in range(2)]
+    return [
+        torch.randn(8, 4, generator=g, dtype=torch.float64, requires_grad=True) + i
+        for i in range(2)
+    ]
 
 
 def _plain_ce(loss, Z):
@@ -84,8 +86,15 @@ def test_cycle_consistency_against_its_formula():
     g = torch.Generator().manual_seed(3)
     a, b = torch.randn(6, 3, generator=g), torch.randn(6, 5, generator=g)
     forward, backward = nn.Linear(3, 5), nn.Linear(5, 3)
-    expected = np.mean([float(((backward(forward(a[i])) - a[i]) ** 2).sum()
-                              + ((forward(backward(b[i])) - b[i]) ** 2).sum()) for i in range(6)])
+    expected = np.mean(
+        [
+            float(
+                ((backward(forward(a[i])) - a[i]) ** 2).sum()
+                + ((forward(backward(b[i])) - b[i]) ** 2).sum()
+            )
+            for i in range(6)
+        ]
+    )
     assert float(cycle_consistency(forward, backward, a, b)) == pytest.approx(expected, rel=1e-5)
 
 
@@ -95,12 +104,17 @@ def digits():
     return data.subset(np.arange(0, 5000, 5)[:800])
 
 
-@pytest.mark.parametrize("model", [
-    DCCA(5, hidden=(32,), epochs=3, adversarial=0.5, progress=False),
-    ContrastiveDualEncoder(8, hidden=(32,), epochs=3, adversarial=0.5, progress=False),
-], ids=["DCCA", "dual-encoder"])
-def test_the_option_trains_a_discriminator_and_leaves_it_out_of_the_model(model, digits,
-                                                                         tmp_path):
+@pytest.mark.parametrize(
+    "model",
+    [
+        DCCA(5, hidden=(32,), adversarial=0.5, training={"epochs": 3, "progress": False}),
+        ContrastiveDualEncoder(
+            8, hidden=(32,), adversarial=0.5, training={"epochs": 3, "progress": False}
+        ),
+    ],
+    ids=["DCCA", "dual-encoder"],
+)
+def test_the_option_trains_a_discriminator_and_leaves_it_out_of_the_model(model, digits, tmp_path):
     model.fit(digits)
     terms = [row["adversarial"] for row in model.history_]
     # the discriminator plays: its cross-entropy plus the towers' confusion term are logged,

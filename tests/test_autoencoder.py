@@ -11,7 +11,12 @@ from sklearn.linear_model import LogisticRegression
 from jointspace import MultiView, load_dataset
 from jointspace.models import SplitAutoencoder
 
-FAST = {"hidden": (64,), "batch_size": 100, "progress": False, "threads": 1}
+FAST = {"hidden": (64,), "training": {"batch_size": 100, "progress": False, "threads": 1}}
+
+
+def fast(**training):
+    """FAST with some training options changed."""
+    return {**FAST, "training": {**FAST["training"], **training}}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +28,7 @@ def digits():
 @pytest.mark.parametrize("shared", [True, False])
 def test_objective_is_the_reconstruction_error_computed_by_hand(digits, shared):
     train, test = digits
-    model = SplitAutoencoder(4, shared=shared, likelihood="bernoulli", epochs=2, **FAST)
+    model = SplitAutoencoder(4, shared=shared, likelihood="bernoulli", **fast(epochs=2))
     model.fit(train)
     net = model.network_.double().eval()
     x = [torch.as_tensor(test["left"][:30]), torch.as_tensor(test["right"][:30])]
@@ -37,8 +42,11 @@ def test_objective_is_the_reconstruction_error_computed_by_hand(digits, shared):
             seen = [i for i in range(2) if mask[row, i]]
 
             def err(z, targets, row=row, seen=seen):
-                return sum(float(bce(net.decoders[j](z[None]), x[j][row][None],
-                                     reduction="sum")) for j in targets if j in seen)
+                return sum(
+                    float(bce(net.decoders[j](z[None]), x[j][row][None], reduction="sum"))
+                    for j in targets
+                    if j in seen
+                )
 
             if shared:
                 joint = sum(codes[i][row] for i in seen) / len(seen)
@@ -53,17 +61,23 @@ def test_a_missing_view_is_never_read(digits):
     mask = np.ones((len(train), 2), dtype=bool)
     mask[::4, 0] = False
     views = {"left": train["left"].copy(), "right": train["right"]}
-    a = SplitAutoencoder(4, likelihood="bernoulli", epochs=2, **FAST).fit(
-        MultiView(views, mask=mask))
+    a = SplitAutoencoder(4, likelihood="bernoulli", **fast(epochs=2)).fit(
+        MultiView(views, mask=mask)
+    )
     views["left"][::4] = np.nan
-    b = SplitAutoencoder(4, likelihood="bernoulli", epochs=2, **FAST).fit(
-        MultiView(views, mask=mask))
+    b = SplitAutoencoder(4, likelihood="bernoulli", **fast(epochs=2)).fit(
+        MultiView(views, mask=mask)
+    )
     np.testing.assert_array_equal(a.transform(test)[0], b.transform(test)[0])
-    probe = MultiView({"left": np.full_like(test["left"], np.nan), "right": test["right"]},
-                      mask=np.c_[np.zeros(len(test), bool), np.ones(len(test), bool)])
-    np.testing.assert_allclose(a.generate(probe, to_view="left"),
-                               a.generate(test["right"], from_view="right", to_view="left"),
-                               atol=1e-12)
+    probe = MultiView(
+        {"left": np.full_like(test["left"], np.nan), "right": test["right"]},
+        mask=np.c_[np.zeros(len(test), bool), np.ones(len(test), bool)],
+    )
+    np.testing.assert_allclose(
+        a.generate(probe, to_view="left"),
+        a.generate(test["right"], from_view="right", to_view="left"),
+        atol=1e-12,
+    )
 
 
 def test_a_shared_code_regenerates_the_other_view_and_separate_codes_do_not(digits):
@@ -74,8 +88,13 @@ def test_a_shared_code_regenerates_the_other_view_and_separate_codes_do_not(digi
     clf = LogisticRegression(max_iter=1000).fit(train["right"], train.labels)
     accuracy = {}
     for shared in (True, False):
-        model = SplitAutoencoder(16, shared=shared, likelihood="bernoulli", epochs=20,
-                                 **{**FAST, "hidden": (128,), "batch_size": 50, "lr": 3e-3})
+        model = SplitAutoencoder(
+            16,
+            shared=shared,
+            likelihood="bernoulli",
+            hidden=(128,),
+            training={**FAST["training"], "batch_size": 50, "lr": 3e-3, "epochs": 20},
+        )
         model.fit(train)
         generated = model.generate(test["left"], from_view="left", to_view="right")
         accuracy[shared] = clf.score(generated, test.labels)

@@ -108,7 +108,7 @@ def test_fit_and_eval_deep_model_with_training_options(tmp_path):
     )
     assert fitted["model"] == "dcca"
     config = json.loads((out / "model" / "config.json").read_text())
-    assert config["params"]["epochs"] == 4 and config["params"]["hidden"] == [16, 16]
+    assert config["params"]["training"]["epochs"] == 4 and config["params"]["hidden"] == [16, 16]
     report = json.loads(run("eval", str(out), "--json").stdout)
     assert len(report["correlations"]) == 3 and np.isfinite(report["corr_sum"])
 

@@ -8,6 +8,8 @@ every constructor parameter of every model in the factory.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -51,6 +53,15 @@ def table(tmp_path_factory):
     return str(path)
 
 
+def flat_params(model) -> dict:
+    """``get_params()`` with a deep model's ``training`` dict resolved into its options."""
+    params = model.get_params()
+    if "training" in params:
+        params.pop("training")
+        params.update(dataclasses.asdict(model.training_options))
+    return params
+
+
 def built(command: str, table: str, out, *args: str):
     """The model `jointspace <command>` builds on ``table`` with ``args``."""
     data = ["--table", table, "--columns", "a=a_*,b=b_*,c=c_*"]
@@ -84,8 +95,8 @@ def test_every_flag_reaches_every_model_that_takes_it(catch_model, table, tmp_pa
     model = built(command, table, tmp_path / "out", model_flag, name, "--seed", "5", "--json",
                   *args)
     assert type(model) is model_class(name)
-    params = model.get_params()
-    default = model_class(name)().get_params()
+    params = flat_params(model)
+    default = flat_params(model_class(name)())
     taken = 0
     for _, param, value in FLAGS.values():
         if param in params:
@@ -110,7 +121,7 @@ def test_fit_without_a_model_flags_override_the_image_caption_defaults(catch_mod
         "fit", "--images", str(root), "--captions", str(captions), "--hidden", "64",
         "--epochs", "2", "--out", str(tmp_path / "out")])
     assert isinstance(result.exception, Built), (result.exception, result.output)
-    params = result.exception.model.get_params()
+    params = flat_params(result.exception.model)
     assert (params["hidden"], params["epochs"]) == ((64,), 2)
     assert (params["n_components"], params["loss"]) == (512, "infonce")  # the defaults kept
 
@@ -163,12 +174,12 @@ def test_every_parameter_set_in_the_model_spec_reaches_the_model(catch_model, ta
                                                                  tmp_path, name):
     """One spec naming every constructor parameter (strings, tuples, None-defaults too)."""
     cls = model_class(name)
-    default = cls().get_params()
+    default = flat_params(cls())
     options = {p: other_value(p, v) for p, v in default.items()}
     assert all(value != default[p] for p, (_, value) in options.items())
     spec = name + "".join(f":{p}={text}" for p, (text, _) in options.items())
     model = built("fit", table, tmp_path / "out", "--model", spec)
-    assert model.get_params() == {p: value for p, (_, value) in options.items()}
+    assert flat_params(model) == {p: value for p, (_, value) in options.items()}
     assert clone(model).get_params() == model.get_params()  # what a pipeline copies
 
 
@@ -193,7 +204,7 @@ def test_spec_options_beat_flags_and_none_and_dashes_are_understood(catch_model,
     model = built("fit", table, tmp_path / "out", "--model",
                   f"{name}:epochs=4:batch-size=11:patience=none", "--epochs", "9",
                   "--batch-size", "13")
-    params = model.get_params()
+    params = flat_params(model)
     assert (params["epochs"], params["batch_size"], params["patience"]) == (4, 11, None)
 
 
@@ -204,4 +215,4 @@ def test_a_reg_per_view_in_the_spec(catch_model, table, tmp_path):
 
 def test_a_checkpoint_dir_path_in_the_spec_stays_a_path(catch_model, table, tmp_path):
     model = built("fit", table, tmp_path / "out", "--model", "dcca:checkpoint_dir=runs/dcca")
-    assert model.get_params()["checkpoint_dir"] == "runs/dcca"
+    assert model.training["checkpoint_dir"] == "runs/dcca"

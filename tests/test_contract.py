@@ -23,7 +23,7 @@ from jointspace.models.deep import (
     SplitAutoencoder,
 )
 
-TINY_DEEP = {"hidden": (16,), "epochs": 2, "batch_size": 64, "progress": False}
+TINY_DEEP = {"hidden": (16,), "training": {"epochs": 2, "batch_size": 64, "progress": False}}
 ALL = [
     CCA(3, reg=1e-3),
     PLS(3),
@@ -120,8 +120,7 @@ def test_each_view_maps_alone_row_by_row(model, small):
     shuffled = model.transform([test["left"][order], test["right"]])  # pairs broken
     np.testing.assert_allclose(shuffled[0], Z[0][order], atol=1e-10)
     np.testing.assert_allclose(shuffled[1], Z[1], atol=1e-10)
-    np.testing.assert_allclose(model.transform_view("left", test["left"][7]), Z[0][7:8],
-                               atol=1e-10)
+    np.testing.assert_allclose(model.transform_view("left", test["left"][7]), Z[0][7:8], atol=1e-10)
     np.testing.assert_allclose(model.transform_view(1, test["right"][:5]), Z[1][:5], atol=1e-10)
     # score: the mean over components of the Pearson correlation, here with numpy
     direct = np.mean([np.corrcoef(Z[0][:, j], Z[1][:, j])[0, 1] for j in range(Z[0].shape[1])])
@@ -144,9 +143,15 @@ def test_fuse_uses_only_the_views_a_sample_has(model, small):
     if type(model).fuse is JointModel.fuse:  # models with their own fusion (a VAE's joint
         # posterior) fuse two views their way; the rest take the mean
         np.testing.assert_allclose(fused[20:], (left[20:] + right[20:]) / 2, atol=1e-10)
-    np.testing.assert_array_equal(fused, model.fuse(MultiView(
-        {"left": damaged["left"], "right": np.where(mask[:, 1:], damaged["right"], np.nan)},
-        mask=mask)))
+    np.testing.assert_array_equal(
+        fused,
+        model.fuse(
+            MultiView(
+                {"left": damaged["left"], "right": np.where(mask[:, 1:], damaged["right"], np.nan)},
+                mask=mask,
+            )
+        ),
+    )
 
 
 def test_inputs_as_multiview_dict_or_list_agree(small):
@@ -225,8 +230,11 @@ def test_load_checks_class_and_directory(small, tmp_path):
 def test_clear_errors(small):
     train, _ = small
     X1, X2 = train["left"], train["right"]
-    with pytest.raises(ValueError, match="view 'view1' has 399 rows, view 'view0' has 400: "
-                       "views must have the same number of samples"):
+    with pytest.raises(
+        ValueError,
+        match="view 'view1' has 399 rows, view 'view0' has 400: "
+        "views must have the same number of samples",
+    ):
         CCA(2).fit([X1, X2[:-1]])
     bad = X2.copy()
     bad[3, 5] = np.nan
@@ -251,8 +259,10 @@ def test_clear_errors(small):
         model.transform_view("top", X1)
     with pytest.raises(ValueError, match="fitted on \\['left', 'right'\\]"):
         model.transform({"a": X1, "b": X2})
-    with pytest.raises(ValueError, match="'reg' must be a scalar or a list of length 2 "
-                       "\\(one value per view\\); got 3 values"):
+    with pytest.raises(
+        ValueError,
+        match="'reg' must be a scalar or a list of length 2 \\(one value per view\\); got 3 values",
+    ):
         CCA(2, reg=[0.1, 0.1, 0.1]).fit(train)
     with pytest.raises(ValueError, match="'n_components' parameter of CCA .* Got 0 instead"):
         CCA(0).fit(train)

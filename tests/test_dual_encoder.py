@@ -124,12 +124,10 @@ def test_moco_momentum_encoder_follows_online_encoder():
     model = ContrastiveDualEncoder(
         8,
         hidden=(16,),
-        epochs=3,
-        batch_size=16,
         hard_negatives="moco",
         queue_size=40,
         momentum=0.5,
-        progress=False,
+        training={"epochs": 3, "batch_size": 16, "progress": False},
     )
     net = model._build_network([12, 9])
     training = ContrastiveTraining(net, model, np.arange(64), None)
@@ -232,7 +230,7 @@ def test_grad_cache_gradients_equal_full_batch(options):
 def test_grad_cache_replays_dropout_and_noise(options):
     """With dropout and input noise each chunk's second pass replays its first pass's random
     draws: the gradients equal plain autograd through the same chunked forward."""
-    noisy = {**options, "dropout": 0.3, "input_noise": 0.2}
+    noisy = {**options, "dropout": 0.3, "training": {"input_noise": 0.2}}
     _assert_same_gradients(_gradients(noisy, 7), _gradients(noisy, 7, reference_chunks=True))
 
 
@@ -243,11 +241,9 @@ def test_fit_transform_save_load_identical(tmp_path):
     model = ContrastiveDualEncoder(
         6,
         hidden=(32,),
-        epochs=5,
-        batch_size=32,
         hard_negatives="queue",
         queue_size=64,
-        progress=False,
+        training={"epochs": 5, "batch_size": 32, "progress": False},
     ).fit([X1, X2])
     Z = model.transform([X1, X2])
     assert [z.shape for z in Z] == [(120, 6), (120, 6)]
@@ -264,7 +260,8 @@ def test_fit_transform_save_load_identical(tmp_path):
 def test_same_seed_same_model_and_learning_happens():
     rng = np.random.default_rng(6)
     X1, X2 = _paired(rng, n=300, noise=0.1)
-    kw = dict(hidden=(64,), epochs=15, batch_size=64, lr=3e-3, progress=False)
+    kw = dict(hidden=(64,), training={"epochs": 15, "batch_size": 64, "lr": 3e-3,
+                                      "progress": False})
     a = ContrastiveDualEncoder(8, **kw).fit([X1, X2])
     b = ContrastiveDualEncoder(8, **kw).fit([X1, X2])
     for za, zb in zip(a.transform([X1, X2]), b.transform([X1, X2])):
@@ -284,9 +281,7 @@ def test_frozen_user_tower_keeps_its_weights():
         tower=["mlp", user],
         freeze=["b"],
         hidden=(16,),
-        epochs=3,
-        batch_size=40,
-        progress=False,
+        training={"epochs": 3, "batch_size": 40, "progress": False},
     ).fit({"a": X1, "b": X2})
     frozen = model.network_.encoders[1][0]
     for b, p in zip(before, frozen.parameters()):
@@ -297,7 +292,8 @@ def test_frozen_user_tower_keeps_its_weights():
 def test_distill_teacher_as_array_or_view():
     rng = np.random.default_rng(8)
     X1, X2 = _paired(rng)
-    kw = dict(hidden=(16,), epochs=3, batch_size=40, distill="mse", progress=False)
+    kw = dict(hidden=(16,), distill="mse",
+              training={"epochs": 3, "batch_size": 40, "progress": False})
     from_view = ContrastiveDualEncoder(4, distill_teacher="t", **kw).fit({"i": X1, "t": X2})
     from_array = ContrastiveDualEncoder(4, **kw).fit({"i": X1, "t": X2}, teacher=X2)
     for a, b in zip(from_view.transform({"i": X1, "t": X2}), from_array.transform([X1, X2])):
@@ -320,7 +316,7 @@ def test_distill_teacher_as_array_or_view():
 def test_bad_parameters_are_named(params, fit_kw, match):
     rng = np.random.default_rng(9)
     X1, X2 = _paired(rng, n=20)
-    model = ContrastiveDualEncoder(4, epochs=1, progress=False, **params)
+    model = ContrastiveDualEncoder(4, **params, training={"epochs": 1, "progress": False})
     with pytest.raises(ValueError, match=match):
         model.fit({"a": X1, "b": X2}, **fit_kw)
 
@@ -332,7 +328,7 @@ def test_incomplete_pairs_are_refused():
     mask[3, 1] = False
     mv = MultiView({"a": X1, "b": X2}, mask=mask)
     with pytest.raises(ValueError, match="1 rows lack a view"):
-        ContrastiveDualEncoder(4, epochs=1, progress=False).fit(mv)
+        ContrastiveDualEncoder(4, training={"epochs": 1, "progress": False}).fit(mv)
 
 
 def test_real_digits_beat_linear_cca_retrieval():
@@ -342,7 +338,7 @@ def test_real_digits_beat_linear_cca_retrieval():
     train, test = train_test_split(data, test_size=1000, random_state=0)
     names = ("left", "right")
     dual = ContrastiveDualEncoder(
-        32, hidden=(512,), epochs=12, batch_size=256, lr=2e-3, progress=False
+        32, hidden=(512,), training={"epochs": 12, "batch_size": 256, "lr": 2e-3, "progress": False}
     ).fit(train)
     cca = CCA(32, reg=1e-2).fit(train)
     r_dual = cross_modal_retrieval(*dual.transform(test), names=names)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import jointspace.models.deep.base as deep_base
+import jointspace.train.trainer as trainer_module
 from jointspace import MultiView
 from jointspace.models.deep import ContrastiveDualEncoder
 
@@ -46,11 +46,13 @@ def fitted():
     epoch, the validation rows' embeddings by the epoch's weights."""
     data = _captioned()
     given = {}
-    original = deep_base.Trainer.fit
+    original = trainer_module.Trainer.fit
 
     def recording_fit(self, model, train_views, train_mask, val_views=None, *args, **kw):
-        given.update(train=[np.array(v) for v in train_views],
-                     val=None if val_views is None else [np.array(v) for v in val_views])
+        given.update(
+            train=[np.array(v) for v in train_views],
+            val=None if val_views is None else [np.array(v) for v in val_views],
+        )
         return original(self, model, train_views, train_mask, val_views, *args, **kw)
 
     epochs = []
@@ -58,18 +60,28 @@ def fitted():
     def callback(epoch, trainable, row):
         views = [torch.as_tensor(v, dtype=torch.float32) for v in given["val"]]
         with torch.no_grad():
-            Z = [torch.nn.functional.normalize(z, dim=-1).double().numpy()
-                 for z in trainable.encode(views)]
+            Z = [
+                torch.nn.functional.normalize(z, dim=-1).double().numpy()
+                for z in trainable.encode(views)
+            ]
         epochs.append((row, Z, trainable.training))
 
-    deep_base.Trainer.fit = recording_fit
+    trainer_module.Trainer.fit = recording_fit
     try:
         model = ContrastiveDualEncoder(
-            8, hidden=(32,), epochs=3, batch_size=40, lr=3e-3, val_fraction=0.25,
-            random_state=1, progress=False,
+            8,
+            hidden=(32,),
+            random_state=1,
+            training={
+                "epochs": 3,
+                "batch_size": 40,
+                "lr": 3e-3,
+                "val_fraction": 0.25,
+                "progress": False,
+            },
         ).fit(data, callback=callback)
     finally:
-        deep_base.Trainer.fit = original
+        trainer_module.Trainer.fit = original
     return data, model, given, epochs
 
 
@@ -108,8 +120,11 @@ def test_validation_score_equals_a_direct_recall_computation(fitted):
     assert len(epochs) == 3 and [r["epoch"] for r, *_ in epochs] == [0, 1, 2]
     for row, (A, B), training in epochs:
         assert not training  # the callback sees the network in eval mode, as validation did
-        recalls = [_recall_reference(Q, G, groups, groups, k)
-                   for Q, G in ((A, B), (B, A)) for k in (1, 5, 10)]
+        recalls = [
+            _recall_reference(Q, G, groups, groups, k)
+            for Q, G in ((A, B), (B, A))
+            for k in (1, 5, 10)
+        ]
         assert row["val_score"] == pytest.approx(np.mean(recalls), abs=1e-9)
     scores = [r["val_score"] for r, *_ in epochs]
     assert model.best_epoch_ == int(np.argmax(scores))

@@ -28,7 +28,7 @@ from jointspace.models.fusion_heads import (
     FusionRegressor,
 )
 
-QUICK = {"epochs": 15, "batch_size": 64, "progress": False}
+QUICK = {"training": {"epochs": 15, "batch_size": 64, "progress": False}}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,15 +54,22 @@ class _TwoViews(BaseEstimator):
         return [X[:, :half], X[:, half:] if X.shape[1] > 1 else X]
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=False,
-                             y_numeric=isinstance(self, RegressorMixin))
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=np.float64,
+            multi_output=False,
+            y_numeric=isinstance(self, RegressorMixin),
+        )
         self.model_ = clone(self.model).fit(self._views(X), y)
         return self
 
     def predict(self, X):
         check_is_fitted(self)
-        return self.model_.predict(self._views(validate_data(self, X, dtype=np.float64,
-                                                             reset=False)))
+        return self.model_.predict(
+            self._views(validate_data(self, X, dtype=np.float64, reset=False))
+        )
 
 
 class ClassifierAdapter(ClassifierMixin, _TwoViews):
@@ -73,18 +80,23 @@ class ClassifierAdapter(ClassifierMixin, _TwoViews):
     def predict_proba(self, X):
         check_is_fitted(self)
         return self.model_.predict_proba(
-            self._views(validate_data(self, X, dtype=np.float64, reset=False)))
+            self._views(validate_data(self, X, dtype=np.float64, reset=False))
+        )
 
 
 class RegressorAdapter(RegressorMixin, _TwoViews):
     pass
 
 
-CHECK_SETTINGS = {"epochs": 20, "batch_size": 32, "lr": 1e-2, "progress": False}
+CHECK_SETTINGS = {"training": {"epochs": 20, "batch_size": 32, "lr": 1e-2, "progress": False}}
 
 
-@parametrize_with_checks([ClassifierAdapter(FusionClassifier(**CHECK_SETTINGS)),
-                          RegressorAdapter(FusionRegressor(**CHECK_SETTINGS))])
+@parametrize_with_checks(
+    [
+        ClassifierAdapter(FusionClassifier(**CHECK_SETTINGS)),
+        RegressorAdapter(FusionRegressor(**CHECK_SETTINGS)),
+    ]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -102,12 +114,15 @@ def small(mfeat):
     """400 training and 100 test digits of mfeat, for the quick checks."""
     train, test = mfeat
     rng = np.random.default_rng(0)
-    return (train.subset(rng.permutation(train.n_samples)[:400]),
-            test.subset(rng.permutation(test.n_samples)[:100]))
+    return (
+        train.subset(rng.permutation(train.n_samples)[:400]),
+        test.subset(rng.permutation(test.n_samples)[:100]),
+    )
 
 
-def remove(mv: MultiView, fraction: float, seed: int, fill: float = np.nan,
-           view: int = 1) -> MultiView:
+def remove(
+    mv: MultiView, fraction: float, seed: int, fill: float = np.nan, view: int = 1
+) -> MultiView:
     """``mv`` with ``view`` removed from a random ``fraction`` of the samples; the removed
     slots hold ``fill``."""
     mask = mv.mask.copy()
@@ -119,8 +134,10 @@ def remove(mv: MultiView, fraction: float, seed: int, fill: float = np.nan,
 @pytest.mark.parametrize("missing", MISSING)
 def test_what_a_missing_slot_holds_changes_nothing(small, missing):
     train, test = small
-    fitted = [FusionClassifier(missing=missing, **QUICK).fit(remove(train, 0.3, 1, fill))
-              for fill in (np.nan, 1e6)]
+    fitted = [
+        FusionClassifier(missing=missing, **QUICK).fit(remove(train, 0.3, 1, fill))
+        for fill in (np.nan, 1e6)
+    ]
     queries = [remove(test, 0.5, 2, fill) for fill in (np.nan, -3.0)]
     reference = fitted[0].predict_proba(queries[0])
     for model in fitted:
@@ -134,8 +151,7 @@ def test_a_sample_without_views_is_an_error_naming_it(small):
     mask = np.ones((train.n_samples, 3), dtype=bool)
     mask[[5, 9]] = False
     with pytest.raises(ValueError, match=r"no observed view at rows \[5, 9\]"):
-        FusionClassifier(**QUICK).fit(MultiView(dict(train.views), mask=mask,
-                                                labels=train.labels))
+        FusionClassifier(**QUICK).fit(MultiView(dict(train.views), mask=mask, labels=train.labels))
     model = FusionClassifier(**QUICK).fit(train)
     mask = np.ones((test.n_samples, 3), dtype=bool)
     mask[7] = False
@@ -192,8 +208,9 @@ def live(path: Path) -> Path:
 def test_save_load_round_trip(small, tmp_path, missing):
     train, test = small
     train, test = remove(train, 0.3, 1), remove(test, 0.3, 2)
-    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                      "nine"])
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
     clf = FusionClassifier("gated", missing=missing, **QUICK).fit(train, names[train.labels])
     clf.save(tmp_path / "clf", metadata={"data": "uci-mfeat"})
     back = FusionHeadBase.load(tmp_path / "clf")
@@ -211,10 +228,12 @@ def test_save_load_round_trip(small, tmp_path, missing):
 
     emb = FusionEmbedder("late", missing=missing, **QUICK).fit(train)
     emb.save(tmp_path / "emb")
-    np.testing.assert_array_equal(FusionEmbedder.load(tmp_path / "emb").transform(test),
-                                  emb.transform(test))
-    with pytest.raises(ValueError, match="holds a 'FusionEmbedder' model; expected "
-                                         "FusionRegressor"):
+    np.testing.assert_array_equal(
+        FusionEmbedder.load(tmp_path / "emb").transform(test), emb.transform(test)
+    )
+    with pytest.raises(
+        ValueError, match="holds a 'FusionEmbedder' model; expected FusionRegressor"
+    ):
         FusionRegressor.load(tmp_path / "emb")
 
 
@@ -225,15 +244,18 @@ def _edit(path: Path, change) -> None:
     file.write_text(json.dumps(config))
 
 
-@pytest.mark.parametrize("damage, words", [
-    ("flip", "does not match the checksum in its config"),
-    (lambda c: c["params"].update(n_components=16), "do not fit FusionClassifier"),
-    (lambda c: c["params"].update(lr=0.5), "config.json does not match the checksum"),
-    (lambda c: c["params"].update(missing="mean"), "imputer is absent"),
-    (lambda c: c["params"].update(bogus=1), "'bogus' is not a parameter"),
-    (lambda c: c["state"].update(classes_=[1, 2]), "2 classes for a head of 10"),
-    (lambda c: c.update(state=[]), "lacks its params or state"),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("flip", "does not match the checksum in its config"),
+        (lambda c: c["params"].update(n_components=16), "do not fit FusionClassifier"),
+        (lambda c: c["params"].update(lr=0.5), "config.json does not match the checksum"),
+        (lambda c: c["params"].update(missing="mean"), "imputer is absent"),
+        (lambda c: c["params"].update(bogus=1), "'bogus' is not a parameter"),
+        (lambda c: c["state"].update(classes_=[1, 2]), "2 classes for a head of 10"),
+        (lambda c: c.update(state=[]), "lacks its params or state"),
+    ],
+)
 def test_a_damaged_directory_is_one_clear_error_naming_it(small, tmp_path, damage, words):
     train, _ = small
     FusionClassifier(**QUICK).fit(train).save(tmp_path / "m")
@@ -275,7 +297,7 @@ def test_classifier_on_uci_mfeat_with_a_view_missing(mfeat):
     train, test = mfeat
     for fraction, floor in ACCURACY.items():
         tr, te = remove(train, fraction, 1), remove(test, fraction, 2)
-        clf = FusionClassifier(progress=False).fit(tr)
+        clf = FusionClassifier(training={"progress": False}).fit(tr)
         assert clf.score(te, te.labels) > floor, fraction
 
 
@@ -285,7 +307,11 @@ def test_every_strategy_keeps_working_on_uci_mfeat(mfeat, missing):
     train, test = mfeat
     for fraction in (0.0, 0.3, 0.6):
         tr, te = remove(train, fraction, 1), remove(test, fraction, 2)
-        accuracy = FusionClassifier(missing=missing, progress=False).fit(tr).score(te, te.labels)
+        accuracy = (
+            FusionClassifier(missing=missing, training={"progress": False})
+            .fit(tr)
+            .score(te, te.labels)
+        )
         assert accuracy > (0.95 if fraction == 0 else 0.8), (missing, fraction)
 
 
@@ -297,7 +323,7 @@ def test_regressor_on_diabetes_against_ridge():
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.transform(Xtr), ytr)
     reference = ridge.score(scaler.transform(Xte), yte)
     views = lambda A: {"body": A[:, :4], "serum": A[:, 4:]}  # noqa: E731
-    r2 = FusionRegressor(progress=False).fit(views(Xtr), ytr).score(views(Xte), yte)
+    r2 = FusionRegressor(training={"progress": False}).fit(views(Xtr), ytr).score(views(Xte), yte)
     # measured: 0.367 ("late", the default) against RidgeCV's 0.366; on two more splits
     # 0.458 / 0.438 and 0.434 / 0.444 (see FusionRegressor's docstring)
     assert reference == pytest.approx(0.366, abs=0.01)

@@ -50,11 +50,8 @@ def _model(**params) -> ContrastiveDualEncoder:
     defaults = dict(
         n_components=32,
         tower=["linear", options],
-        epochs=3,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.0,
-        progress=False,
+        training={"epochs": 3, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.0,
+                  "progress": False},
     )
     return ContrastiveDualEncoder(**{**defaults, **params})
 
@@ -145,10 +142,7 @@ def test_token_views_are_never_standardized_nor_noised():
         4,
         tower=["mlp", recorder],
         hidden=(8,),
-        epochs=2,
-        batch_size=20,
-        input_noise=0.5,
-        progress=False,
+        training={"epochs": 2, "batch_size": 20, "input_noise": 0.5, "progress": False},
     ).fit([rng.normal(size=(40, 6)), codes])
     assert model.input_means_[0].shape == (6,) and model.input_means_[1].size == 0
     values = torch.cat(recorder.seen)
@@ -201,7 +195,8 @@ def test_fine_tuning_beats_the_frozen_transformer_on_training_pairs(pairs):
     """Same projection and budget: tuning the top layers (at lr × 0.1) fits the pairs
     better than training only the projection over the frozen transformer."""
     images, tokens, _ = pairs
-    frozen = _model(tower=["linear", {"kind": "minilm", "train_layers": 0}], epochs=6)
-    tuned = _model(tower=["linear", {"kind": "minilm", "train_layers": 2}], epochs=6)
+    six = {"epochs": 6, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.0, "progress": False}
+    frozen = _model(tower=["linear", {"kind": "minilm", "train_layers": 0}], training=six)
+    tuned = _model(tower=["linear", {"kind": "minilm", "train_layers": 2}], training=six)
     losses = [m.fit([images, tokens]).history_[-1]["loss"] for m in (frozen, tuned)]
     assert losses[1] < losses[0], losses

@@ -52,25 +52,37 @@ def digits():
 
 # one thread, set by the trainer around each fit: float32 sums must not depend on how many
 # threads other tests of the session left torch with
-DCCA_OPTS = dict(hidden=(512,), epochs=12, batch_size=40, lr=1e-2, schedule="cosine",
-                 val_fraction=0.3, random_state=7, progress=False, threads=1)
+DCCA_TRAINING = dict(
+    epochs=12,
+    batch_size=40,
+    lr=1e-2,
+    schedule="cosine",
+    val_fraction=0.3,
+    progress=False,
+    threads=1,
+)
+
+
+def dcca(**training):
+    """DCCA of these tests, with some training options changed."""
+    return DCCA(5, hidden=(512,), random_state=7, training={**DCCA_TRAINING, **training})
 
 
 @pytest.fixture(scope="module")
 def dcca_straight(digits):
     """The uninterrupted 12-epoch run (no early stopping)."""
     seen: list = []
-    model = DCCA(5, patience=None, **DCCA_OPTS).fit(digits, callback=stop_after(99, seen))
+    model = dcca(patience=None).fit(digits, callback=stop_after(99, seen))
     return model, seen
 
 
 def _dcca_resumed(digits, ckpt, k, **opts):
     with pytest.raises(Interrupted, match=f"stopped after epoch {k - 1}"):
-        DCCA(5, **opts, **DCCA_OPTS, checkpoint_dir=str(ckpt)).fit(
-            digits, callback=stop_after(k))
+        dcca(**opts, checkpoint_dir=str(ckpt)).fit(digits, callback=stop_after(k))
     seen: list = []
-    model = DCCA(5, **opts, **DCCA_OPTS, checkpoint_dir=str(ckpt), resume=True).fit(
-        digits, callback=stop_after(99, seen))
+    model = dcca(**opts, checkpoint_dir=str(ckpt), resume=True).fit(
+        digits, callback=stop_after(99, seen)
+    )
     return model, seen
 
 
@@ -87,8 +99,7 @@ def test_the_dcca_run_has_its_best_epoch_in_the_middle(dcca_straight):
 
 
 @pytest.mark.parametrize("k", [3, 8], ids=["stopped-before-best", "stopped-after-best"])
-def test_dcca_resumed_with_validation_equals_uninterrupted_run(digits, dcca_straight, k,
-                                                               tmp_path):
+def test_dcca_resumed_with_validation_equals_uninterrupted_run(digits, dcca_straight, k, tmp_path):
     straight, straight_seen = dcca_straight
     resumed, resumed_seen = _dcca_resumed(digits, tmp_path / "ckpt", k, patience=None)
     assert resumed.history_ == straight.history_  # every epoch: loss, lr, validation score
@@ -100,14 +111,13 @@ def test_dcca_resumed_with_validation_equals_uninterrupted_run(digits, dcca_stra
     # the best epoch's weights are restored, whether they came from the checkpoint (k = 8)
     # or were reached after resuming (k = 3), and the linear head is fitted on them
     _assert_same_state(_state(resumed.network_), _state(straight.network_))
-    np.testing.assert_array_equal(resumed.canonical_correlations_,
-                                  straight.canonical_correlations_)
+    np.testing.assert_array_equal(resumed.canonical_correlations_, straight.canonical_correlations_)
     for a, b in zip(resumed.transform(digits), straight.transform(digits)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_dcca_resumed_with_early_stopping_stops_at_the_same_epoch(digits, tmp_path):
-    straight = DCCA(5, patience=2, **DCCA_OPTS).fit(digits)
+    straight = dcca(patience=2).fit(digits)
     assert straight.best_epoch_ + 2 == len(straight.history_) - 1 < 11  # it did stop early
     resumed, _ = _dcca_resumed(digits, tmp_path / "ckpt", 3, patience=2)
     assert resumed.history_ == straight.history_
@@ -117,9 +127,9 @@ def test_dcca_resumed_with_early_stopping_stops_at_the_same_epoch(digits, tmp_pa
 
 def test_resuming_a_run_that_stopped_early_trains_no_further(digits, tmp_path):
     ckpt = str(tmp_path / "ckpt")
-    first = DCCA(5, patience=2, **DCCA_OPTS, checkpoint_dir=ckpt).fit(digits)
+    first = dcca(patience=2, checkpoint_dir=ckpt).fit(digits)
     assert len(first.history_) < 12
-    again = DCCA(5, patience=2, **DCCA_OPTS, checkpoint_dir=ckpt, resume=True).fit(digits)
+    again = dcca(patience=2, checkpoint_dir=ckpt, resume=True).fit(digits)
     _assert_same_state(_state(again.network_), _state(first.network_))  # best weights: holds
     assert again.history_ == first.history_  # fails: one more epoch was trained
 
@@ -127,8 +137,8 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(digits, tmp_path):
 def test_resuming_a_finished_run_changes_nothing(digits, dcca_straight, tmp_path):
     straight, _ = dcca_straight
     ckpt = str(tmp_path / "ckpt")
-    DCCA(5, patience=None, **DCCA_OPTS, checkpoint_dir=ckpt).fit(digits)
-    again = DCCA(5, patience=None, **DCCA_OPTS, checkpoint_dir=ckpt, resume=True).fit(digits)
+    dcca(patience=None, checkpoint_dir=ckpt).fit(digits)
+    again = dcca(patience=None, checkpoint_dir=ckpt, resume=True).fit(digits)
     assert again.history_ == straight.history_ and again.best_epoch_ == straight.best_epoch_
     _assert_same_state(_state(again.network_), _state(straight.network_))
 
@@ -145,9 +155,23 @@ def _captioned(n_images=60, captions=3, seed=0):
     return MultiView({"image": image[rows], "text": text}, groups=rows)
 
 
-DUAL_OPTS = dict(threads=1, hidden=(32,), epochs=6, batch_size=30, lr=3e-3, dropout=0.1,
-                 input_noise=0.1, hard_negatives="moco", queue_size=50, momentum=0.9,
-                 val_fraction=0.25, random_state=3, progress=False)
+DUAL_TRAINING = dict(
+    threads=1, epochs=6, batch_size=30, lr=3e-3, input_noise=0.1, val_fraction=0.25, progress=False
+)
+
+
+def dual(**training):
+    """The dual encoder of these tests, with some training options changed."""
+    return ContrastiveDualEncoder(
+        8,
+        hidden=(32,),
+        dropout=0.1,
+        hard_negatives="moco",
+        queue_size=50,
+        momentum=0.9,
+        random_state=3,
+        training={**DUAL_TRAINING, **training},
+    )
 
 
 def test_moco_dual_encoder_resumed_equals_uninterrupted_run(tmp_path):
@@ -155,15 +179,15 @@ def test_moco_dual_encoder_resumed_equals_uninterrupted_run(tmp_path):
     temperature, the history and the best epoch: all equal after resuming at epoch 3 of 6."""
     data = _captioned()
     seen: list = []
-    straight = ContrastiveDualEncoder(8, **DUAL_OPTS).fit(data, callback=stop_after(99, seen))
+    straight = dual().fit(data, callback=stop_after(99, seen))
     assert int(seen[-1][2]["queues.0.count"]) > 50  # the queue wrapped around
     ckpt = str(tmp_path / "ckpt")
     with pytest.raises(Interrupted, match="stopped after epoch 2"):
-        ContrastiveDualEncoder(8, **DUAL_OPTS, checkpoint_dir=ckpt).fit(
-            data, callback=stop_after(3))
+        dual(checkpoint_dir=ckpt).fit(data, callback=stop_after(3))
     resumed_seen: list = []
-    resumed = ContrastiveDualEncoder(8, **DUAL_OPTS, checkpoint_dir=ckpt, resume=True).fit(
-        data, callback=stop_after(99, resumed_seen))
+    resumed = dual(checkpoint_dir=ckpt, resume=True).fit(
+        data, callback=stop_after(99, resumed_seen)
+    )
 
     assert resumed.history_ == straight.history_
     assert resumed.best_epoch_ == straight.best_epoch_

@@ -104,6 +104,31 @@ def test_a_model_saved_before_versioned_saves_is_replaced_whole(fitted, tmp_path
         [os.readlink(legacy)]
 
 
+def test_a_deep_model_saved_with_flat_training_options_loads_with_them(tmp_path):
+    """Saves from before the ``training`` dict hold ``epochs``, ``lr``… as parameters of
+    their own: they load into the dict (and settings given to ``load`` join it)."""
+    from jointspace.models import DCCA
+
+    rng = np.random.default_rng(0)
+    views = [rng.normal(size=(60, 5)) for _ in range(2)]
+    model = DCCA(2, hidden=(8,), training={"epochs": 2, "lr": 0.05, "progress": False})
+    model.fit(views).save(tmp_path / "m")
+
+    def flatten(config):  # the config as the previous version wrote it
+        config["params"].update(config["params"].pop("training"))
+        config["config_sha256"] = persistence.config_digest(config)
+
+    edit_config(tmp_path / "m", flatten)
+    assert "epochs" in json.loads((live(tmp_path / "m") / persistence.CONFIG_FILE).read_text()
+                                  )["params"]
+    loaded = JointModel.load(tmp_path / "m", device="cpu")
+    assert loaded.training == {"epochs": 2, "lr": 0.05, "progress": False, "device": "cpu"}
+    for a, b in zip(loaded.transform(views), model.transform(views)):
+        np.testing.assert_array_equal(a, b)
+    again = JointModel.load(tmp_path / "m", training={"progress": True})
+    assert again.training == {"progress": True}  # a whole dict given replaces the saved one
+
+
 WRITER = """
 import sys, numpy as np
 from jointspace.persistence import write_model_dir

@@ -20,8 +20,11 @@ from jointspace.losses.variational import (
 )
 from jointspace.models import MultimodalVAE
 
-TINY = {"hidden": (32,), "epochs": 3, "batch_size": 100, "progress": False, "threads": 1,
-        "kl_warmup": 0}
+TINY = {
+    "hidden": (32,),
+    "kl_warmup": 0,
+    "training": {"epochs": 3, "batch_size": 100, "progress": False, "threads": 1},
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,9 @@ def gaussians():
     g = torch.Generator().manual_seed(0)
     mus = [torch.randn(6, 3, generator=g, dtype=torch.float64) for _ in range(3)]
     logvars = [torch.randn(6, 3, generator=g, dtype=torch.float64) for _ in range(3)]
-    mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]],
-                        dtype=torch.bool)
+    mask = torch.tensor(
+        [[1, 1, 1], [1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]], dtype=torch.bool
+    )
     return mus, logvars, mask
 
 
@@ -64,9 +68,13 @@ def test_mixture_density_against_a_loop(gaussians):
     z = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got = mixture_log_density(z, mus, logvars, mask)
     for row in range(6):
-        terms = [norm.logpdf(z[row].numpy(), mus[i][row].numpy(),
-                             np.exp(0.5 * logvars[i][row].numpy())).sum()
-                 for i in range(3) if mask[row, i]]
+        terms = [
+            norm.logpdf(
+                z[row].numpy(), mus[i][row].numpy(), np.exp(0.5 * logvars[i][row].numpy())
+            ).sum()
+            for i in range(3)
+            if mask[row, i]
+        ]
         assert float(got[row]) == pytest.approx(logsumexp(terms) - np.log(len(terms)), abs=1e-9)
 
 
@@ -98,15 +106,19 @@ def test_elbo_is_its_terms_computed_by_hand(digits, posterior):
     mask[:20, 1] = False
     with torch.no_grad():
         objective, _, _ = net.elbo(views, mask)
-        experts = [e(torch.where(mask[:, i : i + 1], v, 0.0))
-                   for i, (e, v) in enumerate(zip(net.experts, views))]
+        experts = [
+            e(torch.where(mask[:, i : i + 1], v, 0.0))
+            for i, (e, v) in enumerate(zip(net.experts, views))
+        ]
         means = [mu.numpy() for mu, _ in experts]
         sds = [np.exp(0.5 * lv.numpy()) for _, lv in experts]
 
         def recon(z, row):
-            return sum(float(log_likelihood("bernoulli", net.decoders[j](z[None]),
-                                            views[j][row][None])[0])
-                       for j in range(2) if mask[row, j])
+            return sum(
+                float(log_likelihood("bernoulli", net.decoders[j](z[None]), views[j][row][None])[0])
+                for j in range(2)
+                if mask[row, j]
+            )
 
         def poe(subset, row):
             precision = torch.ones(4, dtype=torch.float64)
@@ -122,19 +134,23 @@ def test_elbo_is_its_terms_computed_by_hand(digits, posterior):
                 terms = []
                 for i in seen:
                     z = means[i][row]
-                    mix = logsumexp([norm.logpdf(z, means[j][row], sds[j][row]).sum()
-                                     for j in seen]) - np.log(len(seen))
+                    mix = logsumexp(
+                        [norm.logpdf(z, means[j][row], sds[j][row]).sum() for j in seen]
+                    ) - np.log(len(seen))
                     terms.append(recon(torch.as_tensor(z), row) - (mix - norm.logpdf(z).sum()))
                 expected = np.mean(terms)
             else:
-                subsets = ([tuple(seen)] + [(i,) for i in seen] if posterior == "poe" else
-                           [s for r in (1, 2) for s in itertools.combinations(seen, r)])
+                subsets = (
+                    [tuple(seen)] + [(i,) for i in seen]
+                    if posterior == "poe"
+                    else [s for r in (1, 2) for s in itertools.combinations(seen, r)]
+                )
                 if posterior == "poe" and len(seen) == 1:
                     subsets = [tuple(seen), tuple(seen)]
                 terms = []
                 for s in subsets:
                     mu, lv = poe(s, row)
-                    kl = 0.5 * float((lv.exp() + mu ** 2 - 1 - lv).sum())
+                    kl = 0.5 * float((lv.exp() + mu**2 - 1 - lv).sum())
                     terms.append(recon(mu, row) - kl)
                 expected = np.sum(terms) if posterior == "poe" else np.mean(terms)
             assert float(objective[row]) == pytest.approx(expected, rel=1e-9, abs=1e-8), row
@@ -147,20 +163,30 @@ def test_a_missing_view_is_never_read(digits, posterior):
     mask[::3, 1] = False  # a third of the training digits lack their right half
     views = {"left": train["left"], "right": train["right"].copy()}
     model = MultimodalVAE(4, posterior=posterior, likelihood="bernoulli", **TINY).fit(
-        MultiView(views, mask=mask))
+        MultiView(views, mask=mask)
+    )
     views["right"][::3] = 0.5  # what the missing slots held: the model must not change
     again = MultimodalVAE(4, posterior=posterior, likelihood="bernoulli", **TINY).fit(
-        MultiView(views, mask=mask))
-    probe = MultiView({"left": test["left"], "right": np.where(np.arange(len(test))[:, None] < 40,
-                                                                np.nan, test["right"])},
-                      mask=np.c_[np.ones(len(test), bool), np.arange(len(test)) >= 40])
+        MultiView(views, mask=mask)
+    )
+    probe = MultiView(
+        {
+            "left": test["left"],
+            "right": np.where(np.arange(len(test))[:, None] < 40, np.nan, test["right"]),
+        },
+        mask=np.c_[np.ones(len(test), bool), np.arange(len(test)) >= 40],
+    )
     np.testing.assert_array_equal(model.fuse(probe), again.fuse(probe))
     fused = model.fuse(probe)
-    np.testing.assert_allclose(fused[:40], model.transform_view("left", test["left"][:40]),
-                               atol=1e-12)  # one view observed: its own posterior
+    np.testing.assert_allclose(
+        fused[:40], model.transform_view("left", test["left"][:40]), atol=1e-12
+    )  # one view observed: its own posterior
     imputed = model.generate(probe, to_view="right")
-    np.testing.assert_allclose(imputed[:40], model.generate(test["left"][:40], from_view="left",
-                                                            to_view="right"), atol=1e-12)
+    np.testing.assert_allclose(
+        imputed[:40],
+        model.generate(test["left"][:40], from_view="left", to_view="right"),
+        atol=1e-12,
+    )
     assert np.isfinite(imputed).all() and imputed.min() >= 0 and imputed.max() <= 1
 
 
@@ -174,8 +200,9 @@ def test_bad_input_is_named(digits):
 
 def test_kl_warmup_ramps_beta_over_the_first_batches_and_validation_uses_the_full_beta(digits):
     train, test = digits
-    model = MultimodalVAE(4, beta=2.0, likelihood="bernoulli",
-                          **{**TINY, "kl_warmup": 8}).fit(train)
+    model = MultimodalVAE(4, beta=2.0, likelihood="bernoulli", **{**TINY, "kl_warmup": 8}).fit(
+        train
+    )
     net = model.network_.double()
     assert net.steps == 3 * 6  # 3 epochs of 600 rows in batches of 100
     views = [torch.as_tensor(test["left"]), torch.as_tensor(test["right"])]

@@ -295,6 +295,27 @@ def params_to_json(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def constructor_params(cls: type, saved: dict[str, Any], given: dict[str, Any],
+                       where: str) -> dict[str, Any]:
+    """The parameters to build ``cls`` with: the saved ones, checked against its
+    constructor, with those that could not be saved (and settings to change) from ``given``.
+
+    A class with ``_nest_training_params`` (the deep models) gets flat training options,
+    from a save made before its ``training`` dict or given as ``device=…``, moved into it.
+
+    Raises:
+        ValueError: a saved parameter that ``cls`` does not take, or one that was not saved
+            and is not given.
+    """
+    nest = getattr(cls, "_nest_training_params", lambda params: params)
+    saved = nest(saved)
+    unknown = sorted(set(saved) - set(cls._get_param_names()))
+    if unknown:
+        raise ValueError(f"{where}: parameter {unknown[0]!r} is not a parameter of "
+                         f"{cls.__name__}")
+    return nest(params_from_json(saved, given, where))
+
+
 def params_from_json(params: dict[str, Any], given: dict[str, Any], where: str) -> dict[str, Any]:
     """Saved parameters, with those that could not be saved taken from ``given``.
 
@@ -306,7 +327,7 @@ def params_from_json(params: dict[str, Any], given: dict[str, Any], where: str) 
         if isinstance(value, dict) and UNSAVED in value:
             if key not in given:
                 raise ValueError(
-                    f"{where!r} was saved with a user-supplied {key} ({value[UNSAVED]}); "
+                    f"{where} was saved with a user-supplied {key} ({value[UNSAVED]}); "
                     f"pass it again: load(path, {key}=...)"
                 )
     out.update(given)

@@ -28,7 +28,7 @@ def make_model(name: str):
         return CCA(n_components=2, reg=1e-3)
     if name == "KCCA":
         return KCCA(n_components=2, reg=1e-3)
-    return DCCA(n_components=2, hidden=(8,), epochs=1, progress=False)
+    return DCCA(n_components=2, hidden=(8,), training={"epochs": 1, "progress": False})
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +47,16 @@ def saved(tmp_path_factory):
             model = make_model(name).fit(views)
         model.save(root / name)
         ref = root / f"{name}-reference.npz"
-        np.savez(ref, **{f"v{i}": z for i, z in enumerate(model.transform(
-            [views[0][:20], views[1][:20]]))})
+        np.savez(
+            ref,
+            **{f"v{i}": z for i, z in enumerate(model.transform([views[0][:20], views[1][:20]]))},
+        )
         real = root / name
-        out[name] = (real.parent / os.readlink(real) if real.is_symlink() else real,
-                     root / "views.npz", ref)
+        out[name] = (
+            real.parent / os.readlink(real) if real.is_symlink() else real,
+            root / "views.npz",
+            ref,
+        )
     return out
 
 
@@ -64,8 +69,13 @@ def fuzz_model(worker, saved, tmp_path: Path, name: str, n: int) -> None:
     @given(MUTATIONS)
     def run(mutations: list[dict]) -> None:
         key = apply(original, target, mutations)
-        task = {"kind": "model", "path": str(target), "views": str(views),
-                "reference": str(reference), "mutations": mutations}
+        task = {
+            "kind": "model",
+            "path": str(target),
+            "views": str(views),
+            "reference": str(reference),
+            "mutations": mutations,
+        }
         tally.check(worker, task, [target.name], key + json.dumps(mutations).encode())
 
     run()

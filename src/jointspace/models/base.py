@@ -294,12 +294,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
         saved_params, state = config.get("params"), config.get("state")
         if not isinstance(saved_params, dict) or not isinstance(state, dict):
             raise ValueError(f"{where}: config.json lacks its params or state object")
-        unknown = sorted(set(saved_params) - set(saved._get_param_names()))
-        if unknown:
-            raise ValueError(f"{where}: parameter {unknown[0]!r} is not a parameter of "
-                             f"{saved.__name__}")
         try:
-            model = saved(**persistence.params_from_json(saved_params, params, str(path)))
+            model = saved(**persistence.constructor_params(saved, saved_params, params, where))
             fitted = persistence.join_state(state, arrays)
         except (TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"{where}: its config does not fit {saved.__name__} "

@@ -8,7 +8,6 @@ work starts. The building blocks shared by several models live here.
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 from typing import Any
 
@@ -28,24 +27,9 @@ SEED: list[Any] = [Interval(Integral, 0, None, closed="left"), None]
 PER_VIEW_RIDGE: list[Any] = [NON_NEGATIVE, "array-like"]
 
 
-def training_constraints(schedules: tuple[str, ...]) -> dict[str, list[Any]]:
-    """Constraints of the options every deep model passes to the Trainer."""
-    return {
-        "epochs": [POSITIVE_INT],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "lr": [POSITIVE],
-        "weight_decay": [NON_NEGATIVE],
-        "schedule": [StrOptions(set(schedules))],
-        "patience": [POSITIVE_INT, None],
-        "input_noise": [NON_NEGATIVE],
-        "val_fraction": [FRACTION],
-        "device": [str],
-        "threads": [POSITIVE_INT, None],
-        "random_state": SEED,
-        "checkpoint_dir": [str, os.PathLike, None],
-        "resume": ["boolean"],
-        "progress": ["boolean"],
-    }
+#: the options object of the deep models (a dict of changes, see
+#: :mod:`jointspace.train.options`) and their seed
+TRAINING_CONSTRAINTS: dict[str, list[Any]] = {"training": [dict, None], "random_state": SEED}
 
 
 def tower_constraints(activations: tuple[str, ...], module_type: type) -> dict[str, list[Any]]:

@@ -72,7 +72,9 @@ def make_model(name: str, **params: Any) -> JointModel:
 
     Parameters set to None are left at the model's default. The shared options in
     :data:`OPTIONAL` (``reg``, the training options) are skipped for models without them;
-    any other parameter a model does not take is an error.
+    any other parameter a model does not take is an error. A deep model's training options
+    (``epochs``, ``lr``, …, flat here and in a spec: ``"dcca:epochs=10"``) become entries of
+    its ``training`` dict.
 
     Raises:
         ValueError: unknown model name or parameter.
@@ -80,6 +82,11 @@ def make_model(name: str, **params: Any) -> JointModel:
     name, own = parse_model_spec(name)
     cls = model_class(name)
     accepted = set(cls._get_param_names())  # scikit-learn's list: a subclass's own too
+    if "training" in accepted:  # the deep models' training options go into one dict
+        params = _nest_training(params, keep_none=False)
+        own = _nest_training(own, keep_none=True)
+        if "training" in own and "training" in params:
+            own["training"] = {**params["training"], **own["training"]}
     kwargs = {}
     for param in own:
         if param not in accepted:
@@ -95,3 +102,15 @@ def make_model(name: str, **params: Any) -> JointModel:
                 f"model {name!r} has no parameter {param!r}; it takes {sorted(accepted)}"
             )
     return cls(**kwargs)
+
+
+def _nest_training(params: dict[str, Any], keep_none: bool) -> dict[str, Any]:
+    """``params`` with the training options (``epochs=…``) moved into one ``training`` dict
+    (an option set to None is left at the model's default unless ``keep_none``)."""
+    from jointspace.train.options import OPTION_NAMES  # light: no torch
+
+    flat = {k: v for k, v in params.items() if k in OPTION_NAMES and (keep_none or v is not None)}
+    rest = {k: v for k, v in params.items() if k not in OPTION_NAMES}
+    if flat:
+        rest["training"] = {**(rest.get("training") or {}), **flat}
+    return rest

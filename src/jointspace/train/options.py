@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sklearn.utils._param_validation import (
     Interval,
@@ -25,7 +25,11 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
-from jointspace.train.trainer import SCHEDULES, Trainer
+if TYPE_CHECKING:
+    from jointspace.train.trainer import Trainer
+
+#: the learning-rate schedules of the Trainer
+SCHEDULES = ("constant", "cosine", "step")
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 _NON_NEGATIVE = Interval(Real, 0, None, closed="left")
@@ -100,6 +104,8 @@ class TrainingOptions:
     def trainer(self, random_state: int | None) -> Trainer:
         """The Trainer that runs these options (``input_noise`` and ``val_fraction`` are the
         model's to apply)."""
+        from jointspace.train.trainer import Trainer  # torch: imported on use
+
         return Trainer(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                        weight_decay=self.weight_decay, schedule=self.schedule,
                        patience=self.patience, device=self.device, threads=self.threads,
@@ -126,6 +132,11 @@ class TrainedModel:
             raise TypeError(f"{type(self).__name__}: training={self.training!r}; expected a "
                             f"dict of options ({', '.join(OPTION_NAMES)}) or None")
         return self.training_defaults.updated(self.training, type(self).__name__)
+
+    def _validate_params(self) -> None:
+        """scikit-learn's parameter check, then every training option's."""
+        super()._validate_params()
+        self.training_options  # noqa: B018 - resolving checks every key and value
 
     def _trainer(self) -> Trainer:
         return self.training_options.trainer(self.random_state)

@@ -32,8 +32,7 @@ import torch
 from torch import nn
 
 from jointspace.train.checkpoint import load_checkpoint, save_checkpoint
-
-SCHEDULES = ("constant", "cosine", "step")
+from jointspace.train.options import SCHEDULES
 
 
 class Trainable(Protocol):

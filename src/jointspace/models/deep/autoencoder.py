@@ -23,6 +23,7 @@ from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
 from jointspace.models.deep.generative import CrossGeneration, float64_call
 from jointspace.models.deep.towers import MLP, build_tower, widths
 from jointspace.models.deep.vae import LIKELIHOODS
+from jointspace.train.options import TrainingOptions
 
 
 def masked_mean_code(codes: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
@@ -93,15 +94,18 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
             (cross-entropy: features in [0, 1]), one for every view or one per view.
         tower, hidden, activation, dropout, batch_norm: the encoders; decoders are MLPs with
             the hidden widths reversed.
-        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise, val_fraction,
-            device, threads, random_state, checkpoint_dir, resume, progress: training (see
-            :class:`~jointspace.train.Trainer`).
+        training: changes to the training options, a dict (see
+            :class:`~jointspace.train.options.TrainingOptions`); defaults: 50 epochs of
+            AdamW at lr 3e-3 in batches of 128.
+        random_state: seed of the weights and of every epoch's shuffling and noise.
 
     Fitted attributes: ``network_``, ``history_``, ``best_epoch_``, ``n_components_``,
     ``canonical_correlations_`` (of the views' codes on complete training rows).
     """
 
     fits_missing_views: ClassVar[bool] = True
+    training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
+        epochs=50, batch_size=128, lr=3e-3)
     _parameter_constraints: ClassVar[dict] = {
         **DEEP_CONSTRAINTS,
         "n_components": [POSITIVE_INT],
@@ -120,20 +124,8 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        schedule: str = "cosine",
-        patience: int | None = 10,
-        input_noise: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         self.n_components = n_components
         self.shared = shared
@@ -143,20 +135,8 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.patience = patience
-        self.input_noise = input_noise
-        self.val_fraction = val_fraction
-        self.device = device
-        self.threads = threads
+        self.training = training
         self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.progress = progress
 
     @property
     def _out_dim(self) -> int:

@@ -17,17 +17,16 @@ from jointspace.models.base import JointModel
 from jointspace.models.constraints import (
     NON_NEGATIVE,
     POSITIVE_INT,
+    TRAINING_CONSTRAINTS,
     tower_constraints,
-    training_constraints,
 )
 from jointspace.models.deep.towers import ACTIVATIONS, build_tower, takes_features, widths
-from jointspace.train import Trainer
-from jointspace.train.trainer import SCHEDULES
+from jointspace.train.options import TrainedModel, TrainingOptions
 
 #: the constraints of the tower layout and Trainer options every deep model takes
 DEEP_CONSTRAINTS: dict[str, list[Any]] = {
     **tower_constraints(tuple(ACTIVATIONS), nn.Module),
-    **training_constraints(SCHEDULES),
+    **TRAINING_CONSTRAINTS,
 }
 
 #: rows per forward pass when encoding outside training
@@ -74,7 +73,7 @@ class TowerNetwork(nn.Module):
         return [tower(v) for tower, v in zip(self.towers, views)]
 
 
-class DeepJointModel(JointModel):
+class DeepJointModel(TrainedModel, JointModel):
     """What every deep joint model shares: training through the one
     :class:`~jointspace.train.Trainer` (validation split, seeding, callback), float64
     inference through the network's ``view_encoder(i)``, and saving the network's weights.
@@ -121,7 +120,7 @@ class DeepJointModel(JointModel):
         one side, drawn at random until the validation side holds ``val_fraction`` of the
         rows: a validation caption never has its image among the training pairs.
         """
-        n_val = int(round(self.val_fraction * n))
+        n_val = int(round(self.training_options.val_fraction * n))
         rng = np.random.default_rng(self._seed)
         if groups is None:
             order = rng.permutation(n)
@@ -143,21 +142,7 @@ class DeepJointModel(JointModel):
         val: np.ndarray | None,
     ) -> None:
         """Train ``trainable`` on rows ``train`` (validating on ``val``); sets ``history_``."""
-        trainer = Trainer(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            patience=self.patience,
-            device=self.device,
-            threads=self.threads,
-            random_state=self.random_state,
-            checkpoint_dir=self.checkpoint_dir,
-            resume=self.resume,
-            progress=self.progress,
-        )
-        result = trainer.fit(
+        result = self._trainer().fit(
             trainable,
             [a[train] for a in arrays],
             mask[train],
@@ -215,16 +200,17 @@ class DeepCorrelationModel(DeepJointModel):
             an ``nn.Module`` mapping (m, d_i) → (m, out_dim), or a list of these (one per view).
         hidden, activation, dropout, batch_norm: the MLP towers' layout.
         out_dim: width of the towers' outputs (None: n_components).
-        epochs, batch_size, lr, weight_decay, schedule, patience: training (see
-            :class:`~jointspace.train.Trainer`).
-        input_noise: standard deviation of Gaussian noise added to inputs in training.
         reg: ridge on the minibatch covariances of the correlation loss.
         head_reg: ridge of the final linear CCA/GCCA on the towers' outputs.
         adversarial: weight of a modality discriminator's loss behind a gradient-reversal
             layer (ACMR), which pushes the views' tower outputs to be indistinguishable;
             0: none. The discriminator is used in training only.
-        val_fraction: share of the training rows held out for early stopping (0: none).
-        device, threads, random_state, checkpoint_dir, resume, progress: see the Trainer.
+        training: changes to the training options, a dict such as ``{"epochs": 10,
+            "progress": False}`` (see :class:`~jointspace.train.options.TrainingOptions`:
+            epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
+            val_fraction, device, threads, checkpoint_dir, resume, progress); the others
+            keep the defaults below.
+        random_state: seed of the weights and of every epoch's shuffling and noise.
 
     The defaults are the measured best on mnist-halves (``benchmarks/bench_deep.py``):
     sigmoid towers, 40 epochs of AdamW at lr 1e-2 with weight decay 0.3 on a cosine schedule,
@@ -236,6 +222,8 @@ class DeepCorrelationModel(DeepJointModel):
     ``canonical_correlations_`` (training set), ``n_components_``.
     """
 
+    training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
+        epochs=40, batch_size=500, lr=1e-2, weight_decay=0.3, input_noise=0.05)
     _parameter_constraints: ClassVar[dict] = {
         **DEEP_CONSTRAINTS,
         "n_components": [POSITIVE_INT],
@@ -255,23 +243,11 @@ class DeepCorrelationModel(DeepJointModel):
         dropout: float = 0.0,
         batch_norm: bool = False,
         out_dim: int | None = None,
-        epochs: int = 40,
-        batch_size: int = 500,
-        lr: float = 1e-2,
-        weight_decay: float = 0.3,
-        schedule: str = "cosine",
-        patience: int | None = 10,
-        input_noise: float = 0.05,
         reg: float = 1e-3,
         head_reg: float = 1e-4,
         adversarial: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         self.n_components = n_components
         self.tower = tower
@@ -280,23 +256,11 @@ class DeepCorrelationModel(DeepJointModel):
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.out_dim = out_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.patience = patience
-        self.input_noise = input_noise
         self.reg = reg
         self.head_reg = head_reg
         self.adversarial = adversarial
-        self.val_fraction = val_fraction
-        self.device = device
-        self.threads = threads
+        self.training = training
         self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.progress = progress
 
     def _towers(self, dims: list[int]) -> list[nn.Module]:
         specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)

@@ -21,6 +21,7 @@ from jointspace.models.constraints import FRACTION, NON_NEGATIVE, POSITIVE, POSI
 from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
 from jointspace.models.deep.contrastive_training import HARD_NEGATIVES, ContrastiveTraining
 from jointspace.models.deep.towers import build_tower, takes_features, widths
+from jointspace.train.options import TrainingOptions
 
 
 class DualEncoderNetwork(nn.Module):
@@ -77,16 +78,19 @@ class ContrastiveDualEncoder(DeepJointModel):
         standardize: scale each input feature to zero mean and unit variance (statistics
             of the training rows, kept with the model); never applied to a view whose tower
             reads codes rather than features (``feature_input = False``: token ids).
-        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
-            val_fraction, device, threads, random_state, checkpoint_dir, resume,
-            progress: training (see :class:`~jointspace.train.Trainer`); the validation
+        training: changes to the training options, a dict (see
+            :class:`~jointspace.train.options.TrainingOptions`); defaults: 30 epochs of
+            AdamW at lr 1e-3, weight decay 0.1, batch 512, no early stopping); the validation
             score is the mean of R@1/5/10 in both directions.
+        random_state: seed of the weights and of every epoch's shuffling and noise.
 
     Fitted attributes: ``network_``, ``history_``, ``best_epoch_``, ``n_components_``,
     ``temperature_`` (the learned 1/scale).
     """
 
     max_views: ClassVar[int | None] = 2
+    training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
+        epochs=30, batch_size=512, lr=1e-3, weight_decay=0.1, patience=None)
     _parameter_constraints: ClassVar[dict] = {
         **DEEP_CONSTRAINTS,
         "n_components": [POSITIVE_INT],
@@ -133,20 +137,8 @@ class ContrastiveDualEncoder(DeepJointModel):
         grad_cache_chunk: int | None = None,
         standardize: bool = True,
         adversarial: float = 0.0,
-        epochs: int = 30,
-        batch_size: int = 512,
-        lr: float = 1e-3,
-        weight_decay: float = 0.1,
-        schedule: str = "cosine",
-        patience: int | None = None,
-        input_noise: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         self.n_components = n_components
         self.tower = tower
@@ -170,20 +162,8 @@ class ContrastiveDualEncoder(DeepJointModel):
         self.grad_cache_chunk = grad_cache_chunk
         self.standardize = standardize
         self.adversarial = adversarial
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.patience = patience
-        self.input_noise = input_noise
-        self.val_fraction = val_fraction
-        self.device = device
-        self.threads = threads
+        self.training = training
         self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.progress = progress
 
     # ------------------------------------------------------------------ building
     @property

@@ -75,7 +75,7 @@ class ContrastiveTraining(nn.Module):
         """
         super().__init__()
         self.net = net
-        self.input_noise = model.input_noise
+        self.input_noise = model.training_options.input_noise
         self.hard_negatives = model.hard_negatives
         self.n_hard = model.n_hard
         self.momentum = model.momentum

@@ -84,7 +84,7 @@ class DCCA(DeepCorrelationModel):
     Takes every parameter of :class:`~jointspace.models.deep.base.DeepCorrelationModel`.
 
     Example:
-        >>> model = DCCA(n_components=50, hidden=(1024, 1024), epochs=30).fit(train)
+        >>> model = DCCA(n_components=50, training={"epochs": 30}).fit(train)
         >>> Z_left, Z_right = model.transform(test)          # each (m, 50)
     """
 
@@ -92,7 +92,7 @@ class DCCA(DeepCorrelationModel):
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
         return _CorrelationNetwork(
-            self._towers(dims), self.n_components, self.reg, self.input_noise
+            self._towers(dims), self.n_components, self.reg, self.training_options.input_noise
         )
 
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
@@ -141,7 +141,7 @@ class DCCAE(DCCA):
             decoders,
             self.n_components,
             self.reg,
-            self.input_noise,
+            self.training_options.input_noise,
             self.recon_weight,
             self.recon_loss,
         )
@@ -159,7 +159,7 @@ class DGCCA(DeepCorrelationModel):
 
     def _build_network(self, dims: list[int]) -> TowerNetwork:
         return _GeneralizedNetwork(
-            self._towers(dims), self.n_components, self.reg, self.input_noise
+            self._towers(dims), self.n_components, self.reg, self.training_options.input_noise
         )
 
     def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:

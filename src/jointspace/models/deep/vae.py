@@ -39,6 +39,7 @@ from jointspace.models.constraints import NON_NEGATIVE, POSITIVE_INT
 from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
 from jointspace.models.deep.generative import CrossGeneration, float64_call
 from jointspace.models.deep.towers import MLP, build_tower, widths
+from jointspace.train.options import TrainingOptions
 
 POSTERIORS = ("poe", "moe", "mopoe")
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -182,9 +183,10 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
             (features in [0, 1], such as pixels), one for every view or one per view.
         tower, hidden, activation, dropout, batch_norm: the encoders (an "mlp" tower ends in
             2k outputs); decoders are MLPs with the hidden widths reversed.
-        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise, val_fraction,
-            device, threads, random_state, checkpoint_dir, resume, progress: training (see
-            :class:`~jointspace.train.Trainer`); the validation score is the ELBO.
+        training: changes to the training options, a dict (see
+            :class:`~jointspace.train.options.TrainingOptions`); the validation score is
+            the ELBO.
+        random_state: seed of the weights and of every epoch's shuffling and noise.
 
     The defaults are the measured best for cross-modal generation on mnist-halves
     (``benchmarks/bench_vae.py``): 2 × 512 ReLU layers, 50 epochs of AdamW at lr 3e-3 in
@@ -200,6 +202,8 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
     """
 
     fits_missing_views: ClassVar[bool] = True
+    training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
+        epochs=50, batch_size=128, lr=3e-3)
     _parameter_constraints: ClassVar[dict] = {
         **DEEP_CONSTRAINTS,
         "n_components": [POSITIVE_INT],
@@ -222,20 +226,8 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        schedule: str = "cosine",
-        patience: int | None = 10,
-        input_noise: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         self.n_components = n_components
         self.posterior = posterior
@@ -247,20 +239,8 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.patience = patience
-        self.input_noise = input_noise
-        self.val_fraction = val_fraction
-        self.device = device
-        self.threads = threads
+        self.training = training
         self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.progress = progress
 
     @property
     def _out_dim(self) -> int:

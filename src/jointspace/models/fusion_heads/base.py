@@ -17,14 +17,13 @@ from sklearn.utils._param_validation import StrOptions
 
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.fusion import FUSIONS, make_fusion
-from jointspace.models.constraints import FRACTION, POSITIVE_INT, training_constraints
+from jointspace.models.constraints import FRACTION, POSITIVE_INT, TRAINING_CONSTRAINTS
 from jointspace.models.fusion_heads.network import (
     FusionHeadNetwork,
 )
 from jointspace.models.fusion_heads.saving import FUSION_HEADS, FusionHeadSaving
 from jointspace.models.missing import ViewImputer
-from jointspace.train import Trainer
-from jointspace.train.trainer import SCHEDULES
+from jointspace.train.options import TrainedModel, TrainingOptions
 
 #: how views a sample lacks are handled: the fusion module's own masking, or a ViewImputer
 MISSING = ("mask", "drop", "zero", "mean", "model")
@@ -40,7 +39,7 @@ def _rows(rows: np.ndarray, ids: np.ndarray) -> str:
     return f"rows {shown.tolist()} (ids {ids[shown].tolist()}){more}"
 
 
-class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
+class FusionHeadBase(TrainedModel, FusionHeadSaving, BaseEstimator, ABC):
     """Views → a fusion module (``jointspace.fusion``) → a linear head, trained end to end.
 
     Subclasses set ``_task`` and implement ``_targets(y, mv)`` (targets for the trainer and
@@ -60,10 +59,11 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
         view_dropout: in training, each observed view of a row is masked with this
             probability (never all of a row's views), so the fusion learns rows that lack
             views.
-        epochs, batch_size, lr, weight_decay, schedule, patience, input_noise, val_fraction,
-        device, threads, random_state, checkpoint_dir, resume, progress: training (see
-            :class:`~jointspace.train.Trainer`); ``val_fraction`` holds rows out for early
-            stopping on accuracy (classifier) or squared error (regressor).
+        training: changes to the training options (a dict, see
+            :class:`~jointspace.train.options.TrainingOptions`; defaults: 60 epochs of AdamW
+            at lr 1e-3, weight decay 1e-2, batch 128); ``val_fraction`` holds rows out for
+            early stopping on accuracy (classifier) or squared error (regressor).
+        random_state: seed of the weights, the shuffling and the dropout.
 
     Every view is standardized with the mean and spread of its observed training rows
     (kept with the model). What a missing view's slots hold (NaN included) is never read.
@@ -83,13 +83,15 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
     """
 
     _task: ClassVar[str] = "classification"
+    training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
+        epochs=60, batch_size=128, lr=1e-3, weight_decay=1e-2)
     _parameter_constraints: ClassVar[dict] = {
         "fusion": [StrOptions(set(FUSIONS))],
         "fusion_options": [dict, None],
         "n_components": [POSITIVE_INT],
         "missing": [StrOptions(set(MISSING))],
         "view_dropout": [FRACTION],
-        **training_constraints(SCHEDULES),
+        **TRAINING_CONSTRAINTS,
     }
     # the views are the data, not metadata that a meta-estimator would route
     __metadata_request__fit = {"views": metadata_routing.UNUSED}  # noqa: RUF012
@@ -110,40 +112,16 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
         n_components: int = 32,
         missing: str = "mask",
         view_dropout: float = 0.2,
-        epochs: int = 60,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        schedule: str = "cosine",
-        patience: int | None = 10,
-        input_noise: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         self.fusion = fusion
         self.fusion_options = fusion_options
         self.n_components = n_components
         self.missing = missing
         self.view_dropout = view_dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.patience = patience
-        self.input_noise = input_noise
-        self.val_fraction = val_fraction
-        self.device = device
-        self.threads = threads
+        self.training = training
         self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.progress = progress
 
     # ------------------------------------------------------------------ input
     def _check_fitted(self) -> None:
@@ -236,17 +214,12 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
         torch.manual_seed(seed)
         network = self._build_network(self._fusion_config(), n_outputs)
         n = len(mask)
-        n_val = int(round(self.val_fraction * n))
+        n_val = int(round(self.training_options.val_fraction * n))
         order = np.random.default_rng(seed).permutation(n)
         train, val = (order[n_val:], order[:n_val]) if n_val >= 2 else (order, None)
         data = [*inputs, target]
         full = np.concatenate([mask, np.ones((n, 1), dtype=bool)], axis=1)
-        result = Trainer(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            weight_decay=self.weight_decay, schedule=self.schedule, patience=self.patience,
-            device=self.device, threads=self.threads, random_state=self.random_state,
-            checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.progress,
-        ).fit(network, [a[train] for a in data], full[train],
+        result = self._trainer().fit(network, [a[train] for a in data], full[train],
               None if val is None else [a[val] for a in data],
               None if val is None else full[val])
         self.network_ = network.cpu().eval()
@@ -271,7 +244,8 @@ class FusionHeadBase(FusionHeadSaving, BaseEstimator, ABC):
 
     def _build_network(self, config: dict[str, Any], n_outputs: int) -> FusionHeadNetwork:
         return FusionHeadNetwork(make_fusion(**copy.deepcopy(config)), n_outputs, self._task,
-                                 view_dropout=self.view_dropout, input_noise=self.input_noise)
+                                 view_dropout=self.view_dropout,
+                                 input_noise=self.training_options.input_noise)
 
     # -------------------------------------------------------------- inference
     def _network64(self) -> FusionHeadNetwork:

@@ -121,28 +121,13 @@ class FusionRegressor(RegressorMixin, FusionHeadBase):
         n_components: int = 32,
         missing: str = "mask",
         view_dropout: float = 0.2,
-        epochs: int = 60,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        schedule: str = "cosine",
-        patience: int | None = 10,
-        input_noise: float = 0.0,
-        val_fraction: float = 0.0,
-        device: str = "cpu",
-        threads: int | None = None,
+        training: dict | None = None,
         random_state: int | None = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
     ):
         super().__init__(
             fusion, fusion_options=fusion_options, n_components=n_components,
-            missing=missing, view_dropout=view_dropout, epochs=epochs, batch_size=batch_size,
-            lr=lr, weight_decay=weight_decay, schedule=schedule, patience=patience,
-            input_noise=input_noise, val_fraction=val_fraction, device=device,
-            threads=threads, random_state=random_state, checkpoint_dir=checkpoint_dir,
-            resume=resume, progress=progress,
+            missing=missing, view_dropout=view_dropout, training=training,
+            random_state=random_state,
         )
 
     def _targets(self, y: Any, mv: MultiView) -> tuple[np.ndarray, int]:
