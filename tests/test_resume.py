@@ -203,3 +203,32 @@ def test_moco_dual_encoder_resumed_equals_uninterrupted_run(tmp_path):
     assert resumed.temperature_ == straight.temperature_
     for a, b in zip(resumed.transform(data), straight.transform(data)):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------- the VAE
+def test_vae_resumed_mid_warm_up_equals_uninterrupted_run(digits, tmp_path):
+    """The KL warm-up counts training batches: the counter is checkpointed, so a run
+    resumed inside the warm-up ramps β on from where it stopped (before it was not kept,
+    and a resumed run restarted the ramp at 0)."""
+    from jointspace.models import MultimodalVAE
+
+    def vae(**training):
+        return MultimodalVAE(3, hidden=(32,), likelihood="bernoulli", kl_warmup=10,
+                             training={"epochs": 4, "batch_size": 35, "threads": 1,
+                                       "progress": False, **training})
+
+    seen: list = []
+    straight = vae().fit(digits, callback=stop_after(99, seen))
+    # 150 rows in batches of 35: 4 a epoch (the short last one merged)
+    assert [int(s["steps"]) for _, _, s in seen] == [4, 8, 12, 16]
+    ckpt = str(tmp_path / "ckpt")
+    with pytest.raises(Interrupted, match="stopped after epoch 1"):
+        vae(checkpoint_dir=ckpt).fit(digits, callback=stop_after(2))
+    resumed_seen: list = []
+    resumed = vae(checkpoint_dir=ckpt, resume=True).fit(digits,
+                                                        callback=stop_after(99, resumed_seen))
+    assert resumed.history_ == straight.history_  # the KL weight of every batch included
+    for (_, _, a), (_, _, b) in zip(resumed_seen, seen[2:]):
+        _assert_same_state(a, b)
+    for a, b in zip(resumed.transform(digits), straight.transform(digits)):
+        np.testing.assert_array_equal(a, b)

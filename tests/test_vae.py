@@ -211,7 +211,7 @@ def test_kl_warmup_ramps_beta_over_the_first_batches_and_validation_uses_the_ful
     with torch.no_grad():
         _, recon, kl = net.elbo(views, mask)
         for steps, beta in ((0, 0.0), (2, 0.5), (4, 1.0), (8, 2.0), (50, 2.0)):
-            net.steps = steps
+            net.steps.fill_(steps)
             objective, _, _ = net.elbo(views, mask)
             torch.testing.assert_close(objective, recon - beta * kl)
             score = net.validation_score(views, mask)

@@ -88,14 +88,16 @@ class VAENetwork(nn.Module):
         self.beta = beta
         self.likelihoods = list(likelihoods)
         self.kl_warmup = kl_warmup
-        self.steps = 0  # training batches seen: β ramps up over the first kl_warmup
+        # training batches seen (β ramps up over the first kl_warmup): a buffer, so a
+        # checkpoint keeps it and a resumed run ramps on where it stopped
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     @property
     def current_beta(self) -> float:
         """β, ramped linearly from 0 over the first ``kl_warmup`` training batches."""
         if self.kl_warmup <= 0:
             return self.beta
-        return self.beta * min(1.0, self.steps / self.kl_warmup)
+        return self.beta * min(1.0, int(self.steps) / self.kl_warmup)
 
     def view_encoder(self, i: int) -> nn.Module:
         return PosteriorMean(self.experts[i], with_prior=self.posterior != "moe")
@@ -157,7 +159,7 @@ class VAENetwork(nn.Module):
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
         objective, recon, kl = self.elbo(views, mask)
-        self.steps += 1
+        self.steps.add_(1)
         return {"loss": -objective.mean(), "recon": -recon.mean(), "kl": kl.mean()}
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
@@ -253,6 +255,11 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
             raise ValueError(f"likelihood={self.likelihood!r}; expected one of {LIKELIHOODS} "
                              f"or a list of {n_views} of them (one per view)")
         return kinds
+
+    def _after_load(self) -> None:
+        # a save from before the batch counter was part of the network's state
+        self.network_state_.setdefault("steps", np.array(self.kl_warmup, dtype=np.int64))
+        super()._after_load()
 
     def _build_network(self, dims: list[int]) -> VAENetwork:
         specs = self.tower if isinstance(self.tower, list | tuple) else [self.tower] * len(dims)
