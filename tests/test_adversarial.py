@@ -12,6 +12,8 @@ from torch import nn
 
 from jointspace import load_dataset
 from jointspace.losses.adversarial import (
+    AlignmentTerms,
+    CycleConsistencyLoss,
     ModalityDiscriminatorLoss,
     cycle_consistency,
     reverse_gradient,
@@ -123,4 +125,58 @@ def test_the_option_trains_a_discriminator_and_leaves_it_out_of_the_model(model,
     model.save(tmp_path / "m")
     loaded = JointModel.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.transform(digits)[0], model.transform(digits)[0])
-    assert not any("adversary" in k for k in model.network_.state_dict())
+    assert not any("adversar" in k for k in model.network_.state_dict())
+
+
+def test_the_cycle_loss_over_pairs_of_views_against_a_loop():
+    """Translation plus round trip for every pair of views, on the rows that have both;
+    a missing view's slots (NaN) are never read."""
+    g = torch.Generator().manual_seed(5)
+    Z = [torch.randn(7, 4, generator=g, dtype=torch.float64) for _ in range(3)]
+    mask = torch.ones(7, 3, dtype=torch.bool)
+    mask[:3, 2] = False
+    mask[5, 0] = False
+    loss = CycleConsistencyLoss(4, 3).double()
+    holed = [torch.where(mask[:, [i]], z, torch.nan) for i, z in enumerate(Z)]
+    value = loss(holed, mask)
+    per_pair = []
+    for (i, j), f, b in zip(loss.pairs, loss.forward_maps, loss.backward_maps):
+        rows = [r for r in range(7) if mask[r, i] and mask[r, j]]
+        per_pair.append(np.mean([float(
+            ((f(Z[i][r]) - Z[j][r]) ** 2).sum() + ((b(Z[j][r]) - Z[i][r]) ** 2).sum()
+            + ((b(f(Z[i][r])) - Z[i][r]) ** 2).sum() + ((f(b(Z[j][r])) - Z[j][r]) ** 2).sum())
+            for r in rows]))
+    assert loss.pairs == [(0, 1), (0, 2), (1, 2)]
+    assert float(value) == pytest.approx(np.mean(per_pair), rel=1e-10)
+
+
+def test_alignment_terms_add_each_weighted_term_and_log_it():
+    g = torch.Generator().manual_seed(6)
+    Z = [torch.randn(9, 4, generator=g) for _ in range(2)]
+    terms = AlignmentTerms(4, 2, adversarial=0.5, cycle=2.0)
+    out = terms({"loss": torch.tensor(1.0)}, Z)
+    expected = 1.0 + 0.5 * float(out["adversarial"]) + 2.0 * float(out["cycle"])
+    assert float(out["loss"]) == pytest.approx(expected)
+    assert float(out["cycle"]) == pytest.approx(float(terms.terms["cycle"](Z)))
+    assert not AlignmentTerms(4, 2)  # no weight, no term
+    assert AlignmentTerms(4, 2)({"loss": torch.tensor(1.0)}, Z) == {"loss": torch.tensor(1.0)}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        DCCA(5, hidden=(32,), cycle=1.0, training={"epochs": 4, "progress": False}),
+        ContrastiveDualEncoder(8, hidden=(32,), cycle=1.0,
+                               training={"epochs": 4, "progress": False}),
+    ],
+    ids=["DCCA", "dual-encoder"],
+)
+def test_the_cycle_option_trains_translators_and_leaves_them_out_of_the_model(model, digits,
+                                                                              tmp_path):
+    model.fit(digits)
+    cycle = [row["cycle"] for row in model.history_]
+    assert all(math.isfinite(t) for t in cycle) and cycle[-1] < cycle[0]  # they learn
+    model.save(tmp_path / "m")
+    loaded = JointModel.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.transform(digits)[0], model.transform(digits)[0])
+    assert not any("cycle" in k or "alignment" in k for k in model.network_.state_dict())

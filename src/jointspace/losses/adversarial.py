@@ -1,6 +1,7 @@
 """Adversarial alignment of the views' embeddings (ACMR, Wang et al. 2017): a modality
 discriminator learns to tell which view an embedding came from, and a gradient-reversal layer
-makes the towers learn to fool it, so the views' embeddings become indistinguishable.
+makes the towers learn to fool it, so the views' embeddings become indistinguishable; and
+cycle-consistent translation between the views' embeddings (CycleGAN's cycle).
 """
 
 from __future__ import annotations
@@ -96,3 +97,79 @@ def cycle_consistency(forward: nn.Module, backward: nn.Module, a: torch.Tensor,
     there_and_back = (backward(forward(a)) - a).pow(2).sum(dim=1)
     back_and_there = (forward(backward(b)) - b).pow(2).sum(dim=1)
     return (there_and_back + back_and_there).mean()
+
+
+class CycleConsistencyLoss(nn.Module):
+    """Translation between the views' embedding spaces, kept cycle-consistent (CycleGAN's
+    cycle, Zhu et al. 2017, on embeddings): for every pair of views (i, j), small MLPs
+    f: z_i → z_j and g: z_j → z_i learn to translate paired embeddings, and a round trip
+    must come back: the loss is, over rows with both views,
+
+        ‖f(a) − b‖² + ‖g(b) − a‖² + ‖g(f(a)) − a‖² + ‖f(g(b)) − b‖²   (mean over rows),
+
+    averaged over the pairs. The towers receive its gradient too, so each view's embedding
+    keeps what the other views need to be recovered from it.
+
+    Args:
+        dim: width k of the embeddings.
+        n_views: number of views.
+        hidden: the translators' hidden width.
+    """
+
+    def __init__(self, dim: int, n_views: int, hidden: int = 64):
+        super().__init__()
+        self.pairs = [(i, j) for i in range(n_views) for j in range(i + 1, n_views)]
+
+        def translator() -> nn.Module:
+            return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+
+        self.forward_maps = nn.ModuleList(translator() for _ in self.pairs)
+        self.backward_maps = nn.ModuleList(translator() for _ in self.pairs)
+
+    def forward(self, embeddings: Sequence[torch.Tensor],
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """embeddings: one (m, k) tensor per view; mask optional (m, n_views) bool → scalar
+        (0 when no row has both views of any pair)."""
+        total, count = embeddings[0].new_zeros(()), 0
+        for (i, j), f, g in zip(self.pairs, self.forward_maps, self.backward_maps):
+            both = slice(None) if mask is None else mask[:, i] & mask[:, j]
+            a, b = embeddings[i][both], embeddings[j][both]
+            if len(a) == 0:
+                continue
+            translation = ((f(a) - b).pow(2).sum(dim=1) + (g(b) - a).pow(2).sum(dim=1)).mean()
+            total = total + translation + cycle_consistency(f, g, a, b)
+            count += 1
+        return total / max(count, 1)
+
+
+class AlignmentTerms(nn.Module):
+    """The training-only alignment terms a tower model can add to its loss: a modality
+    discriminator (``adversarial`` weight) and cycle-consistent translators (``cycle``
+    weight). Neither is part of a saved model.
+
+    Args:
+        dim, n_views: the embeddings' width and the number of views.
+        adversarial, cycle: the terms' weights (0: not built).
+    """
+
+    def __init__(self, dim: int, n_views: int, adversarial: float = 0.0, cycle: float = 0.0):
+        super().__init__()
+        self.weights = {"adversarial": float(adversarial), "cycle": float(cycle)}
+        self.terms = nn.ModuleDict()
+        if adversarial > 0:
+            self.terms["adversarial"] = ModalityDiscriminatorLoss(dim, n_views)
+        if cycle > 0:
+            self.terms["cycle"] = CycleConsistencyLoss(dim, n_views)
+
+    def __bool__(self) -> bool:
+        return len(self.terms) > 0
+
+    def forward(self, terms: dict[str, torch.Tensor], embeddings: Sequence[torch.Tensor],
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``terms`` with each alignment term logged under its name and added, weighted, to
+        ``terms["loss"]``."""
+        terms = dict(terms)
+        for name, term in self.terms.items():
+            terms[name] = term(embeddings, mask)
+            terms["loss"] = terms["loss"] + self.weights[name] * terms[name]
+        return terms

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jointspace.losses.adversarial import ModalityDiscriminatorLoss
+from jointspace.losses.adversarial import AlignmentTerms
 from jointspace.models.base import JointModel
 from jointspace.models.constraints import (
     NON_NEGATIVE,
@@ -44,18 +44,14 @@ class TowerNetwork(nn.Module):
         super().__init__()
         self.towers = nn.ModuleList(towers)
         self.input_noise = input_noise
-        #: a modality discriminator (ACMR) set for training only, and its weight
-        self.adversary: nn.Module | None = None
-        self.adversary_weight = 0.0
+        #: training-only alignment terms (a modality discriminator, cycle translators)
+        self.alignment: AlignmentTerms | None = None
 
-    def with_adversary(self, terms: dict[str, Any], H: list[torch.Tensor],
+    def with_alignment(self, terms: dict[str, Any], H: list[torch.Tensor],
                        mask: torch.Tensor) -> dict[str, Any]:
-        """``terms`` plus the weighted modality-discriminator loss on the outputs H, when an
-        adversary is set (training)."""
-        if self.adversary is not None and self.training:
-            adversarial = self.adversary(H, mask)
-            terms = {**terms, "loss": terms["loss"] + self.adversary_weight * adversarial,
-                     "adversarial": adversarial}
+        """``terms`` plus the weighted alignment terms on the outputs H, when set (training)."""
+        if self.alignment and self.training:
+            return self.alignment(terms, H, mask)
         return terms
 
     def view_encoder(self, i: int) -> nn.Module:
@@ -205,6 +201,10 @@ class DeepCorrelationModel(DeepJointModel):
         adversarial: weight of a modality discriminator's loss behind a gradient-reversal
             layer (ACMR), which pushes the views' tower outputs to be indistinguishable;
             0: none. The discriminator is used in training only.
+        cycle: weight of a cycle-consistency term (CycleGAN's cycle on the towers' outputs:
+            small translators between every two views, trained with them, must map paired
+            outputs onto each other and back); 0: none. Training only, like the
+            discriminator.
         training: changes to the training options, a dict such as ``{"epochs": 10,
             "progress": False}`` (see :class:`~jointspace.train.options.TrainingOptions`:
             epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
@@ -231,6 +231,7 @@ class DeepCorrelationModel(DeepJointModel):
         "reg": [NON_NEGATIVE],
         "head_reg": [NON_NEGATIVE],
         "adversarial": [NON_NEGATIVE],
+        "cycle": [NON_NEGATIVE],
     }
 
     def __init__(
@@ -246,6 +247,7 @@ class DeepCorrelationModel(DeepJointModel):
         reg: float = 1e-3,
         head_reg: float = 1e-4,
         adversarial: float = 0.0,
+        cycle: float = 0.0,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -259,6 +261,7 @@ class DeepCorrelationModel(DeepJointModel):
         self.reg = reg
         self.head_reg = head_reg
         self.adversarial = adversarial
+        self.cycle = cycle
         self.training = training
         self.random_state = random_state
 
@@ -289,12 +292,11 @@ class DeepCorrelationModel(DeepJointModel):
             )
         torch.manual_seed(self._seed)
         network = self._build_network([a.shape[1] for a in arrays])
-        if self.adversarial > 0:
-            network.adversary = ModalityDiscriminatorLoss(self._out_dim, len(arrays))
-            network.adversary_weight = float(self.adversarial)
+        network.alignment = AlignmentTerms(self._out_dim, len(arrays), self.adversarial,
+                                           self.cycle)
         train, val = self._split_rows(len(mask))
         self._train(network, arrays, mask, train, val)
-        network.adversary = None  # training only: not part of the saved model
+        network.alignment = None  # training only: not part of the saved model
         self.network_ = network.cpu()
         self._fit_head_on(arrays, mask)
 

@@ -75,6 +75,9 @@ class ContrastiveDualEncoder(DeepJointModel):
         adversarial: weight of a modality discriminator's loss behind a gradient-reversal
             layer (ACMR): the two views' embeddings are pushed to be indistinguishable; 0:
             none. The discriminator is used in training only.
+        cycle: weight of a cycle-consistency term: translators between the two views'
+            embeddings, trained with the towers, map paired embeddings onto each other and
+            back (CycleGAN's cycle); 0: none. Training only.
         standardize: scale each input feature to zero mean and unit variance (statistics
             of the training rows, kept with the model); never applied to a view whose tower
             reads codes rather than features (``feature_input = False``: token ids).
@@ -110,6 +113,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         "grad_cache_chunk": [POSITIVE_INT, None],
         "standardize": ["boolean"],
         "adversarial": [NON_NEGATIVE],
+        "cycle": [NON_NEGATIVE],
     }
 
     def __init__(
@@ -137,6 +141,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         grad_cache_chunk: int | None = None,
         standardize: bool = True,
         adversarial: float = 0.0,
+        cycle: float = 0.0,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -162,6 +167,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         self.grad_cache_chunk = grad_cache_chunk
         self.standardize = standardize
         self.adversarial = adversarial
+        self.cycle = cycle
         self.training = training
         self.random_state = random_state
 

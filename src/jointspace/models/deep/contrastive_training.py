@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from jointspace.losses import EmbeddingDistillLoss, Negatives, SimilarityDistillLoss
-from jointspace.losses.adversarial import ModalityDiscriminatorLoss
+from jointspace.losses.adversarial import AlignmentTerms
 from jointspace.losses.contrastive import normalized
 from jointspace.metrics import cross_modal_retrieval
 from jointspace.models.deep.towers import takes_features
@@ -98,9 +98,8 @@ class ContrastiveTraining(nn.Module):
                 self.distill_loss = EmbeddingDistillLoss(self.distill)
                 width = self.teacher.shape[1]
                 self.distill_head = nn.Identity() if width == k else nn.Linear(k, width)
-        self.adversarial = model.adversarial
-        if self.adversarial > 0:
-            self.adversary = ModalityDiscriminatorLoss(k, 2)
+        # training-only alignment terms (a modality discriminator, cycle translators)
+        self.alignment = AlignmentTerms(k, 2, model.adversarial, model.cycle)
         # the last batch (views, rows, embeddings) until after_step queues it
         self._pending: tuple[list[torch.Tensor], torch.Tensor, Any] | None = None
 
@@ -147,9 +146,8 @@ class ContrastiveTraining(nn.Module):
                 )
             terms["distill"] = distill
             terms["loss"] = contrastive + self.distill_weight * distill
-        if self.adversarial > 0 and self.training:
-            terms["adversarial"] = self.adversary([A, B])
-            terms["loss"] = terms["loss"] + self.adversarial * terms["adversarial"]
+        if self.alignment and self.training:
+            terms = self.alignment(terms, [A, B])
         return terms
 
     def training_loss(self, views, mask, index) -> dict[str, Any]:  # noqa: ANN001

@@ -28,7 +28,7 @@ class _CorrelationNetwork(TowerNetwork):
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
         H1, H2 = self.encode_all(views)
-        return self.with_adversary({"loss": self.objective(H1, H2)}, [H1, H2], mask)
+        return self.with_alignment({"loss": self.objective(H1, H2)}, [H1, H2], mask)
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
         H1, H2 = self.encode_all(views)
@@ -58,7 +58,7 @@ class _AutoencoderNetwork(_CorrelationNetwork):
         corr = self.objective(*H)
         recon = sum(self.reconstruction(dec(h), x) for dec, h, x in zip(self.decoders, H, views))
         terms = {"loss": corr + self.recon_weight * recon, "corr": -corr, "recon": recon}
-        return self.with_adversary(terms, H, mask)
+        return self.with_alignment(terms, H, mask)
 
 
 class _GeneralizedNetwork(TowerNetwork):
@@ -70,7 +70,7 @@ class _GeneralizedNetwork(TowerNetwork):
 
     def training_loss(self, views: list[torch.Tensor], mask: torch.Tensor) -> dict[str, Any]:
         H = self.encode_all(views)
-        return self.with_adversary({"loss": self.objective(H, mask)}, H, mask)
+        return self.with_alignment({"loss": self.objective(H, mask)}, H, mask)
 
     def validation_score(self, views: list[torch.Tensor], mask: torch.Tensor) -> float:
         return float(-self.objective(self.encode_all(views), mask))
