@@ -21,8 +21,10 @@ each method is fitted on the training rows and scored on the test rows:
 
 Methods: CCA and DCCA (trained on the complete rows: they need every view), the multimodal
 VAE with each posterior (trained on every row, masks honoured), CCA on views filled by a
-``ViewImputer("model")``, and ``FusionClassifier`` with early and gated fusion (masks
-honoured). A table per dataset and JSON beside it.
+``ViewImputer`` (the training mean, ridge predictions, the VAE's or the conditional GAN's
+generations), and ``FusionClassifier`` with every fusion module (masks honoured). A table per
+dataset and JSON beside it. ``--methods`` runs the methods whose names contain one of the
+given words (e.g. ``--methods attention,gated``).
 
 Run (from the repository root)::
 
@@ -49,6 +51,9 @@ from jointspace.metrics import cross_modal_retrieval, linear_probe_accuracy
 from jointspace.models import CCA, DCCA, MultimodalVAE
 from jointspace.models.fusion_heads import FusionClassifier
 from jointspace.models.missing import ViewImputer
+
+FUSIONS = ("early", "late", "hierarchical", "hybrid", "gated", "self-attention",
+           "cross-attention", "co-attention")
 
 DATASETS = {"noisy-mnist": ("view1", "view2"), "uci-mfeat": ("fou", "kar")}
 SETTINGS = [
@@ -101,11 +106,11 @@ def methods(quick: bool) -> dict[str, Callable[[MultiView, MultiView], dict[str,
     """Method name → function(train, test) → scores."""
     training = {"progress": False, **({"epochs": 3} if quick else {})}
 
-    def fitted(model: Any, imputer: str | None = None):
+    def fitted(model: Any, imputer: ViewImputer | None = None):
         def run(train: MultiView, test: MultiView) -> dict[str, float]:
             both = test.complete_rows()
             if imputer is not None:
-                filling = ViewImputer(imputer).fit(train)
+                filling = imputer.fit(train)
                 train, test = filling.transform(train), filling.transform(test)
             return joint_scores(model.fit(train), train, test, both)
 
@@ -118,15 +123,20 @@ def methods(quick: bool) -> dict[str, Callable[[MultiView, MultiView], dict[str,
 
         return run
 
+    generated = {"generator_options": {"training": training}}
     return {
         "CCA (complete rows)": fitted(CCA(K, reg=1e-3)),
-        "CCA on model-filled views": fitted(CCA(K, reg=1e-3), imputer="model"),
+        "CCA on mean-filled views": fitted(CCA(K, reg=1e-3), ViewImputer("mean")),
+        "CCA on ridge-filled views": fitted(CCA(K, reg=1e-3), ViewImputer("model")),
+        "CCA on VAE-filled views": fitted(
+            CCA(K, reg=1e-3), ViewImputer("model", generator="vae", **generated)),
+        "CCA on GAN-filled views": fitted(
+            CCA(K, reg=1e-3), ViewImputer("model", generator="gan", **generated)),
         "DCCA (complete rows)": fitted(DCCA(K, training=training)),
         "VAE, PoE": fitted(MultimodalVAE(K, posterior="poe", training=training)),
         "VAE, MoE": fitted(MultimodalVAE(K, posterior="moe", training=training)),
         "VAE, MoPoE": fitted(MultimodalVAE(K, posterior="mopoe", training=training)),
-        "fusion classifier, early": classifier("early"),
-        "fusion classifier, gated": classifier("gated"),
+        **{f"fusion classifier, {fusion}": classifier(fusion) for fusion in FUSIONS},
     }
 
 
@@ -134,6 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the rows, 3 epochs")
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--methods", default="", help="words, comma-separated: run the "
+                        "methods whose names contain one (default: all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_missing.json"))
     args = parser.parse_args()
     console = Console()
@@ -148,7 +160,10 @@ def main() -> None:
         table.add_column("method")
         for setting, _, _ in SETTINGS:
             table.add_column(setting, justify="right")
+        words = [w for w in args.methods.split(",") if w]
         for name, run in methods(args.quick).items():
+            if words and not any(w in name for w in words):
+                continue
             cells = []
             for i, (setting, fraction, noise) in enumerate(SETTINGS):
                 start = time.perf_counter()
