@@ -6,12 +6,14 @@ from jointspace.models.deep.autoencoder import SplitAutoencoder
 from jointspace.models.deep.base import DeepCorrelationModel, DeepJointModel
 from jointspace.models.deep.contrastive import ContrastiveDualEncoder
 from jointspace.models.deep.dcca import DCCA, DCCAE, DGCCA
+from jointspace.models.deep.gan import ConditionalViewGAN
 from jointspace.models.deep.minilm import MiniLMTower
 from jointspace.models.deep.towers import CNN, MLP, build_tower
 from jointspace.models.deep.vae import MultimodalVAE
 
 __all__ = [
     "CNN",
+    "ConditionalViewGAN",
     "DCCA",
     "DCCAE",
     "DGCCA",

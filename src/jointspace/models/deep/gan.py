@@ -94,8 +94,8 @@ class ConditionalViewGAN(TrainedModel, BaseEstimator):
     __metadata_request__fit = {"views": metadata_routing.UNUSED}  # noqa: RUF012
 
     def __init__(self, noise_dim: int = 16, *, hidden: int | list[int] | tuple[int, ...] = (512,),
-                 reconstruction: str = "l1", reconstruction_weight: float = 10.0,
-                 condition_dropout: float = 0.3, clip: bool = True,
+                 reconstruction: str = "l2", reconstruction_weight: float = 30.0,
+                 condition_dropout: float = 0.5, clip: bool = True,
                  standardize: str = "feature", training: dict | None = None,
                  random_state: int | None = 0):
         self.noise_dim = noise_dim
