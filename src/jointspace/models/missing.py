@@ -50,7 +50,8 @@ class ViewImputer(BaseEstimator):
             gets the view's mean.
         generator_options: constructor parameters of the "vae" or "gan" model (its
             ``training`` dict defaults to ``{"progress": False}``; the VAE's
-            ``n_components`` to 20 or the narrowest view's width if less).
+            ``posterior`` to "poe" and ``n_components`` to 20 or the narrowest view's width
+            if less).
 
     Fitted attributes: ``view_names_``, ``means_`` ((d_j,) per view), ``regressors_``
     (("model", "ridge") dict (i, j) → (coefficients (d_i, d_j), input mean (d_i,), input
@@ -119,8 +120,12 @@ class ViewImputer(BaseEstimator):
             return ConditionalViewGAN(**options).fit(data)
         from jointspace.models.deep.vae import MultimodalVAE
 
-        # the VAE's code may be no wider than the narrowest view
+        # the VAE's code may be no wider than the narrowest view; the product of experts
+        # trains on n + 1 subsets where MoPoE's 2ⁿ − 1 grow with the views (uci-mfeat's six
+        # views: fill error 0.384 of the mean fill's in 196 s, MoPoE 0.419 in 232 s at 10
+        # of its 50 epochs)
         options.setdefault("n_components", min(20, *(a.shape[1] for a in arrays)))
+        options.setdefault("posterior", "poe")
         return MultimodalVAE(**options).fit(
             MultiView(dict(zip(mv.view_names, self._standardized(arrays))), mask=mv.mask))
 
