@@ -150,6 +150,7 @@ OTHER_VALUES = {
     "out_dim": ("12", 12),
     "threads": ("2", 2),
     "n_landmarks": ("50", 50),
+    "missing": ("mean", "mean"),
 }
 
 

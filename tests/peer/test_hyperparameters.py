@@ -60,7 +60,9 @@ _ALTERNATIVE: dict[str, Any] = {
 }
 
 # Not scalar settings: covered by the model's own tests.
-_STRUCTURAL = {"n_components", "center", "feature_groups", "kernel_params"}
+_STRUCTURAL = {"n_components", "center", "feature_groups", "kernel_params",
+               "missing"}  # jointspace's own: acts on samples that lack views only
+                           # (tests/test_missing_views.py); these views are complete
 
 
 def _cases() -> list[Any]:

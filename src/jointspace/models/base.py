@@ -22,12 +22,13 @@ from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.metrics import canonical_correlations
 from jointspace.models.checks import check_view_values
+from jointspace.models.missing_views import MissingViews
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
 MODEL_REGISTRY: dict[str, type[JointModel]] = {}
 
 
-class JointModel(TransformerMixin, BaseEstimator, ABC):
+class JointModel(MissingViews, TransformerMixin, BaseEstimator, ABC):
     """Base class of joint-space models (scikit-learn estimator).
 
     Fitted attributes common to all models:
@@ -40,7 +41,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
     min_views: ClassVar[int] = 2
     #: maximum number of views (None: any)
     max_views: ClassVar[int | None] = None
-    #: whether fit uses samples with missing views (masked) rather than complete rows only
+    #: whether the model can train on samples with missing views masked (``missing="mask"``,
+    #: its default) rather than on complete rows only
     fits_missing_views: ClassVar[bool] = False
     #: one constraint list per constructor parameter (scikit-learn's form), checked by fit
     _parameter_constraints: ClassVar[dict] = {}
@@ -117,8 +119,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
 
         Args:
             views: MultiView, dict name → (n, d_i) array, or list of (n, d_i) arrays.
-                Models with ``fits_missing_views`` train on every sample, masking the
-                views it lacks; the others use the samples where every view is observed.
+                Samples that lack views are used by the ``missing`` strategy (see
+                :mod:`jointspace.models.missing_views`): masked, dropped, or filled.
             y: ignored (scikit-learn compatibility).
         Returns:
             self.
@@ -131,14 +133,7 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             raise ValueError(
                 f"{type(self).__name__} got 1 sample; a minimum of 2 paired samples is required"
             )
-        if self.fits_missing_views:
-            mask = mv.mask
-            arrays = [
-                a if m.all() else np.where(m[:, None], a, 0.0) for a, m in zip(arrays, mask.T)
-            ]
-        else:
-            arrays = self._complete_rows(mv, arrays)
-            mask = np.ones((len(arrays[0]), len(arrays)), dtype=bool)
+        arrays, mask = self._arrays_to_fit(mv, arrays)  # by the ``missing`` strategy
         self._check_n_components([a.shape[1] for a in arrays], mv.view_names, len(arrays[0]))
         check_view_values(arrays, mask, mv.view_names)
         self._fit_arrays(arrays, mask)
@@ -168,12 +163,13 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             views: same form and view names as in ``fit``, m samples.
         Returns:
             list of (m, k) arrays, one per view; rows of samples whose view is not
-            observed (mask) are NaN.
+            observed (mask) are NaN, unless the ``missing`` strategy fills them.
         """
         mv, arrays = self._validate_views(views, fitting=False)
+        arrays, mask = self._arrays_to_embed(mv, arrays)  # filled by a fill strategy
         out = []
         for i, a in enumerate(arrays):
-            observed = mv.mask[:, i]
+            observed = mask[:, i]
             z = np.full((len(a), self.n_components_), np.nan)
             if observed.any():
                 z[observed] = self._transform_array(i, a[observed])
@@ -250,7 +246,8 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
 
     # ------------------------------------------------------------ persistence
     def _fitted_state(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        return self._state_with_imputer(state)
 
     def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
         """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save).
@@ -307,6 +304,7 @@ class JointModel(TransformerMixin, BaseEstimator, ABC):
             setattr(model, key, value)
         try:
             model._check_loaded_state()
+            model._restore_imputer()
             model._after_load()
         except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,
                 ValueError) as exc:

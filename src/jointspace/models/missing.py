@@ -229,3 +229,57 @@ def _ridge(x: np.ndarray, t: np.ndarray, reg: float) -> tuple[np.ndarray, ...]:
     gram = xs.T @ xs + reg * len(x) * np.eye(x.shape[1])
     offset = t.mean(axis=0)
     return np.linalg.solve(gram, xs.T @ (t - offset)), mu, scale, offset
+
+
+def imputer_arrays(imputer: ViewImputer) -> dict[str, np.ndarray]:
+    """A fitted imputer's statistics as named arrays: ``mean.<j>`` per view and
+    ``ridge.<i>.<j>.<part>`` (coef, mu, scale, offset) per regression from view i to j."""
+    out = {f"mean.{j}": np.asarray(m, dtype=np.float64) for j, m in enumerate(imputer.means_)}
+    for (i, j), parts in imputer.regressors_.items():
+        for part, value in zip(("coef", "mu", "scale", "offset"), parts):
+            out[f"ridge.{i}.{j}.{part}"] = np.asarray(value, dtype=np.float64)
+    return out
+
+
+def imputer_from_arrays(strategy: str, reg: float, names: list[str], dims: list[int],
+                        arrays: dict[str, np.ndarray]) -> ViewImputer:
+    """The imputer :func:`imputer_arrays` saved, checked against the views' widths.
+
+    Raises:
+        ValueError: a missing, unknown or misshapen entry (names it).
+    """
+    imputer = ViewImputer(strategy, reg=reg)
+    n = len(names)
+    means, ridges = [None] * n, {}
+    for key, value in arrays.items():
+        parts = key.split(".")
+        if parts[0] == "mean" and len(parts) == 2 and parts[1].isdigit() and int(parts[1]) < n:
+            j = int(parts[1])
+            if value.shape != (dims[j],):
+                raise ValueError(f"imputer entry {key!r} has shape {value.shape}; "
+                                 f"expected ({dims[j]},)")
+            means[j] = value
+        elif (parts[0] == "ridge" and len(parts) == 4 and parts[1].isdigit()
+              and parts[2].isdigit() and parts[3] in ("coef", "mu", "scale", "offset")
+              and int(parts[1]) < n and int(parts[2]) < n):
+            i, j = int(parts[1]), int(parts[2])
+            expected = {"coef": (dims[i], dims[j]), "mu": (dims[i],), "scale": (dims[i],),
+                        "offset": (dims[j],)}[parts[3]]
+            if value.shape != expected:
+                raise ValueError(f"imputer entry {key!r} has shape {value.shape}; "
+                                 f"expected {expected}")
+            ridges.setdefault((i, j), {})[parts[3]] = value
+        else:
+            raise ValueError(f"imputer entry {key!r} is not a mean or a ridge part")
+    if any(m is None for m in means):
+        raise ValueError(f"the imputer lacks the mean of view {names[means.index(None)]!r}")
+    for pair, parts in ridges.items():
+        if len(parts) != 4:
+            raise ValueError(f"the imputer's regression {pair} lacks a part")
+    imputer.view_names_ = list(names)
+    imputer.means_ = means
+    imputer.regressors_ = {
+        pair: tuple(p[k] for k in ("coef", "mu", "scale", "offset"))
+        for pair, p in sorted(ridges.items())
+    }
+    return imputer

@@ -94,6 +94,9 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
             (cross-entropy: features in [0, 1]), one for every view or one per view.
         tower, hidden, activation, dropout, batch_norm: the encoders; decoders are MLPs with
             the hidden widths reversed.
+        missing: views that samples lack, at fit and at query time: "mask", "drop",
+            "zero", "mean" or "model" (see :mod:`jointspace.models.missing_views`); None:
+            "mask", the views a sample lacks are masked in training.
         training: changes to the training options, a dict (see
             :class:`~jointspace.train.options.TrainingOptions`); defaults: 50 epochs of
             AdamW at lr 3e-3 in batches of 128.
@@ -124,6 +127,7 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        missing: str | None = None,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -135,6 +139,7 @@ class SplitAutoencoder(CrossGeneration, DeepJointModel):
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.missing = missing
         self.training = training
         self.random_state = random_state
 

@@ -21,11 +21,13 @@ from jointspace.models.constraints import (
     tower_constraints,
 )
 from jointspace.models.deep.towers import ACTIVATIONS, build_tower, takes_features, widths
+from jointspace.models.missing_views import MISSING_CONSTRAINT
 from jointspace.train.options import TrainedModel, TrainingOptions
 
 #: the constraints of the tower layout and Trainer options every deep model takes
 DEEP_CONSTRAINTS: dict[str, list[Any]] = {
     **tower_constraints(tuple(ACTIVATIONS), nn.Module),
+    "missing": MISSING_CONSTRAINT,
     **TRAINING_CONSTRAINTS,
 }
 
@@ -205,6 +207,9 @@ class DeepCorrelationModel(DeepJointModel):
             small translators between every two views, trained with them, must map paired
             outputs onto each other and back); 0: none. Training only, like the
             discriminator.
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop" (DGCCA:
+            "mask", its views masked in training).
         training: changes to the training options, a dict such as ``{"epochs": 10,
             "progress": False}`` (see :class:`~jointspace.train.options.TrainingOptions`:
             epochs, batch_size, lr, weight_decay, schedule, patience, input_noise,
@@ -248,6 +253,7 @@ class DeepCorrelationModel(DeepJointModel):
         head_reg: float = 1e-4,
         adversarial: float = 0.0,
         cycle: float = 0.0,
+        missing: str | None = None,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -262,6 +268,7 @@ class DeepCorrelationModel(DeepJointModel):
         self.head_reg = head_reg
         self.adversarial = adversarial
         self.cycle = cycle
+        self.missing = missing
         self.training = training
         self.random_state = random_state
 

@@ -81,6 +81,8 @@ class ContrastiveDualEncoder(DeepJointModel):
         standardize: scale each input feature to zero mean and unit variance (statistics
             of the training rows, kept with the model); never applied to a view whose tower
             reads codes rather than features (``feature_input = False``: token ids).
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
         training: changes to the training options, a dict (see
             :class:`~jointspace.train.options.TrainingOptions`); defaults: 30 epochs of
             AdamW at lr 1e-3, weight decay 0.1, batch 512, no early stopping); the validation
@@ -142,6 +144,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         standardize: bool = True,
         adversarial: float = 0.0,
         cycle: float = 0.0,
+        missing: str | None = None,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -168,6 +171,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         self.standardize = standardize
         self.adversarial = adversarial
         self.cycle = cycle
+        self.missing = missing
         self.training = training
         self.random_state = random_state
 

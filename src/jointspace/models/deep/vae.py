@@ -185,6 +185,9 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
             (features in [0, 1], such as pixels), one for every view or one per view.
         tower, hidden, activation, dropout, batch_norm: the encoders (an "mlp" tower ends in
             2k outputs); decoders are MLPs with the hidden widths reversed.
+        missing: views that samples lack, at fit and at query time: "mask", "drop",
+            "zero", "mean" or "model" (see :mod:`jointspace.models.missing_views`); None:
+            "mask", the views a sample lacks are masked in training.
         training: changes to the training options, a dict (see
             :class:`~jointspace.train.options.TrainingOptions`); the validation score is
             the ELBO.
@@ -228,6 +231,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        missing: str | None = None,
         training: dict | None = None,
         random_state: int | None = 0,
     ):
@@ -241,6 +245,7 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         self.activation = activation
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.missing = missing
         self.training = training
         self.random_state = random_state
 
@@ -315,7 +320,8 @@ class MultimodalVAE(CrossGeneration, DeepJointModel):
         """(m, k) mean of the joint posterior over the views each sample has (PoE for "poe"
         and "mopoe", the mixture's mean for "moe")."""
         mv, arrays = self._validate_views(views, fitting=False)
-        if not mv.mask.any(axis=1).all():
-            rows = np.flatnonzero(~mv.mask.any(axis=1))
+        arrays, mask = self._arrays_to_embed(mv, arrays)  # filled by a fill strategy
+        if not mask.any(axis=1).all():
+            rows = np.flatnonzero(~mask.any(axis=1))
             raise ValueError(f"samples {rows[:5].tolist()} have no observed view")
-        return self._joint_code(arrays, mv.mask)
+        return self._joint_code(arrays, mask)

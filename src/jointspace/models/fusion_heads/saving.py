@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from jointspace import persistence
-from jointspace.models.fusion_heads.network import imputer_arrays, imputer_from_arrays
+from jointspace.models.missing import imputer_arrays, imputer_from_arrays
 
 #: class name → class; :meth:`FusionHeadSaving.load` only instantiates these
 FUSION_HEADS: dict[str, type] = {}

@@ -13,6 +13,7 @@ from jointspace.models.checks import per_view
 from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE_INT
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator, Solution
+from jointspace.models.missing_views import MISSING_CONSTRAINT
 
 #: rows per chunk when ``fit`` accumulates the covariance (bounds the working memory)
 FIT_CHUNK_ROWS = 16_384
@@ -57,6 +58,9 @@ class _CovarianceModel(JointModel):
         if first:
             self._validate_params()
         mv, arrays = self._validate_views(views, fitting=first)
+        if self.missing_strategy != "drop":
+            raise ValueError(f"partial_fit trains on the complete rows of each chunk; "
+                             f"missing={self.missing!r} needs fit")
         arrays = self._complete_rows(mv, arrays)
         dims = [a.shape[1] for a in arrays]
         if first:
@@ -123,6 +127,8 @@ class CCA(_CovarianceModel):
     Args:
         n_components: k, number of canonical pairs (≤ the smallest view's d_i).
         reg: ε, a float or one per view.
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
 
     Fitted attributes: ``weights_`` ([(d1, k), (d2, k)]), ``means_``,
     ``objective_`` ((k,) regularized canonical correlations, descending),
@@ -135,11 +141,13 @@ class CCA(_CovarianceModel):
 
     max_views: ClassVar[int | None] = 2
     _parameter_constraints: ClassVar[dict] = {
-        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE, "missing": MISSING_CONSTRAINT}
 
-    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
+    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0, *,
+                 missing: str | None = None):
         self.n_components = n_components
         self.reg = reg
+        self.missing = missing
 
     def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         return solvers.solve_cca(cov, dims, per_view("reg", self.reg, 2), self.n_components)
@@ -153,13 +161,17 @@ class PLS(_CovarianceModel):
 
     Args:
         n_components: k (≤ the smallest view's d_i).
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
     """
 
     max_views: ClassVar[int | None] = 2
-    _parameter_constraints: ClassVar[dict] = {"n_components": [POSITIVE_INT]}
+    _parameter_constraints: ClassVar[dict] = {"n_components": [POSITIVE_INT],
+                                              "missing": MISSING_CONSTRAINT}
 
-    def __init__(self, n_components: int = 2):
+    def __init__(self, n_components: int = 2, *, missing: str | None = None):
         self.n_components = n_components
+        self.missing = missing
 
     def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         return solvers.solve_pls(cov, dims, self.n_components)
@@ -175,14 +187,18 @@ class MCCA(_CovarianceModel):
     Args:
         n_components: k (≤ the smallest view's d_i).
         reg: ε, a float or one per view.
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE, "missing": MISSING_CONSTRAINT}
 
-    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
+    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0, *,
+                 missing: str | None = None):
         self.n_components = n_components
         self.reg = reg
+        self.missing = missing
 
     def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         reg = per_view("reg", self.reg, len(dims))
@@ -199,14 +215,18 @@ class GCCA(_CovarianceModel):
     Args:
         n_components: k (≤ the smallest view's d_i).
         reg: ε, a float or one per view.
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE}
+        "n_components": [POSITIVE_INT], "reg": PER_VIEW_RIDGE, "missing": MISSING_CONSTRAINT}
 
-    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0):
+    def __init__(self, n_components: int = 2, reg: float | Sequence[float] = 0.0, *,
+                 missing: str | None = None):
         self.n_components = n_components
         self.reg = reg
+        self.missing = missing
 
     def _solve_covariance(self, cov: np.ndarray, dims: list[int]) -> Solution:
         reg = per_view("reg", self.reg, len(dims))

@@ -15,6 +15,7 @@ from jointspace.models.checks import per_view
 from jointspace.models.constraints import PER_VIEW_RIDGE, POSITIVE, POSITIVE_INT, SEED
 from jointspace.models.linear import solvers
 from jointspace.models.linear.solvers import CovarianceAccumulator
+from jointspace.models.missing_views import MISSING_CONSTRAINT
 
 KERNELS = ("rbf", "poly", "linear")
 #: with ``n_landmarks="auto"``, fits on at most this many samples are exact
@@ -40,6 +41,8 @@ class KCCA(JointModel):
         n_landmarks: number m of Nyström landmarks; None for exact (m = n); "auto" is exact
             up to 1,000 samples and 1,000 landmarks beyond.
         random_state: seed of the landmark choice.
+        missing: views that samples lack, at fit and at query time: "drop", "zero",
+            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
 
     Fitted attributes: ``landmarks_`` (list of (m, d_i)), ``feature_maps_`` (list of
     (m, r_i), K_LL^{-1/2}), ``gammas_``, ``weights_`` (list of (r_i, k)), ``means_``,
@@ -55,6 +58,7 @@ class KCCA(JointModel):
         "coef0": [Interval(Real, None, None, closed="neither")],
         "n_landmarks": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "random_state": SEED,
+        "missing": MISSING_CONSTRAINT,
     }
 
     def __init__(
@@ -67,6 +71,7 @@ class KCCA(JointModel):
         coef0: float = 1.0,
         n_landmarks: int | str | None = "auto",
         random_state: int | None = 0,
+        missing: str | None = None,
     ):
         self.n_components = n_components
         self.reg = reg
@@ -76,6 +81,7 @@ class KCCA(JointModel):
         self.coef0 = coef0
         self.n_landmarks = n_landmarks
         self.random_state = random_state
+        self.missing = missing
 
     def _n_landmarks(self, n: int) -> int:
         m = self.n_landmarks
