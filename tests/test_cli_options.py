@@ -83,6 +83,7 @@ FLAGS = {  # flag → (text given, model parameter, value expected)
     "--device": ("cuda", "device", "cuda"),
     "--n-components": ("3", "n_components", 3),
     "--reg": ("0.2", "reg", 0.2),
+    "--missing": ("mean", "missing", "mean"),
 }
 
 

@@ -123,3 +123,38 @@ def test_bench_on_your_own_folder(user_folder):
     rows = json.loads(proc.stdout)
     assert [r["model"] for r in rows] == ["cca", "pls"]
     assert rows[0]["dataset"] == "captions.csv" and rows[0]["metrics"]["relevance"] == "caption"
+
+
+def test_fit_on_a_table_with_empty_cells_fills_missing_views_as_asked(tmp_path):
+    """A user's table where some rows lack a view (empty cells): `--missing mean` trains on
+    every row and fills that view at query time too; by default CCA drops those rows."""
+    import numpy as np
+
+    from jointspace import MultiView, load_dataset
+    from jointspace.pipeline import Pipeline
+
+    data = load_dataset("uci-mfeat").select(["fou", "kar"]).subset(np.arange(0, 2000, 5))
+    fou, kar = np.asarray(data["fou"]), np.asarray(data["kar"])
+    lacking = np.random.default_rng(0).random(len(fou)) < 0.3
+    header = [f"fou_{j}" for j in range(fou.shape[1])] + [f"kar_{j}" for j in range(kar.shape[1])]
+    lines = [",".join(header)]
+    for f, k, gone in zip(fou, kar, lacking):
+        lines.append(",".join([f"{x:.6g}" for x in f] + ([""] * len(k) if gone else
+                                                           [f"{x:.6g}" for x in k])))
+    table = tmp_path / "digits.csv"
+    table.write_text("\n".join(lines) + "\n")
+    common = ["fit", "--table", table, "--columns", "fou=fou_*,kar=kar_*", "--model", "cca",
+              "--n-components", "4", "--json"]
+    run(*common, "--missing", "mean", "--out", tmp_path / "filled")
+    run(*common, "--out", tmp_path / "dropped")
+    filled = Pipeline.load(tmp_path / "filled").model
+    dropped = Pipeline.load(tmp_path / "dropped").model
+    assert filled.missing == "mean" and filled.imputer_ is not None
+    assert dropped.missing_strategy == "drop" and dropped.imputer_ is None
+    query = MultiView({"fou": fou[:20], "kar": kar[:20]},
+                      mask=np.column_stack([np.ones(20, bool), ~lacking[:20]]))
+    assert lacking[:20].any()
+    assert np.isfinite(filled.transform(query)[1]).all()
+    assert np.isnan(dropped.transform(query)[1][lacking[:20]]).all()
+    bad = run(*common, "--missing", "guess", "--out", tmp_path / "bad", ok=False)
+    assert bad.returncode == 2 and "'missing' parameter of CCA" in bad.stderr

@@ -14,6 +14,7 @@ from jointspace.cli.common import (
     HIDDEN,
     INPUT_NOISE,
     LR,
+    MISSING,
     RETRIEVAL_KEYS,
     WEIGHT_DECAY,
     app,
@@ -83,6 +84,7 @@ def bench(
     input_noise: float = INPUT_NOISE,
     weight_decay: float = WEIGHT_DECAY,
     device: str = DEVICE,
+    missing: str = MISSING,
     examples: int = typer.Option(
         0, help="Print this many example searches (first view's queries) with the last model."
     ),
@@ -116,7 +118,7 @@ def bench(
     data, test = source.load()
     dataset = source.name
     params = model_params(
-        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device, missing
     )
     results = run_bench(
         data,

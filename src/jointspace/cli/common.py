@@ -31,10 +31,12 @@ ACTIVATION = typer.Option(None, help="Deep models: relu, gelu, tanh, sigmoid, â€
 INPUT_NOISE = typer.Option(None, help="Deep models: std of Gaussian input noise in training.")
 WEIGHT_DECAY = typer.Option(None, help="Deep models: AdamW weight decay.")
 DEVICE = typer.Option(None, help="Deep models: cpu, cuda or auto.")
+MISSING = typer.Option(None, help="Views samples lack, at fit and query time: mask, drop, "
+                       "zero, mean or model (default: mask where the model can, else drop).")
 
 
 def model_params(
-    epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+    epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device, missing=None
 ) -> dict[str, Any]:  # noqa: ANN001 - typer values
     widths = None if hidden is None else tuple(int(h) for h in split_names(hidden) or [])
     for name, value, low, strict in (("epochs", epochs, 1, False),
@@ -54,6 +56,7 @@ def model_params(
         "input_noise": input_noise,
         "weight_decay": weight_decay,
         "device": device,
+        "missing": missing,
     }
 
 

@@ -13,6 +13,7 @@ from jointspace.cli.common import (
     HIDDEN,
     INPUT_NOISE,
     LR,
+    MISSING,
     RETRIEVAL_KEYS,
     WEIGHT_DECAY,
     app,
@@ -87,6 +88,7 @@ def fit(
     input_noise: float = INPUT_NOISE,
     weight_decay: float = WEIGHT_DECAY,
     device: str = DEVICE,
+    missing: str = MISSING,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Fit a pipeline (encoders + joint model) on the training split, evaluate it on the
@@ -108,7 +110,7 @@ def fit(
     data, test = source.load()
     spec, defaults = (model, {}) if model else default_model(data)
     given = model_params(
-        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device
+        epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device, missing
     )
     given.update(n_components=n_components, reg=reg)
     params = {**defaults, **{k: v for k, v in given.items() if v is not None}}
