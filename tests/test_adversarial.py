@@ -142,12 +142,17 @@ def test_the_cycle_loss_over_pairs_of_views_against_a_loop():
     per_pair = []
     for (i, j), f, b in zip(loss.pairs, loss.forward_maps, loss.backward_maps):
         rows = [r for r in range(7) if mask[r, i] and mask[r, j]]
+        # standardized over the pair's rows: numpy's mean and sample standard deviation
+        x, y = (torch.as_tensor((Z[v][rows].numpy() - Z[v][rows].numpy().mean(0))
+                                / (Z[v][rows].numpy().std(0, ddof=1) + 1e-6)) for v in (i, j))
         per_pair.append(np.mean([float(
-            ((f(Z[i][r]) - Z[j][r]) ** 2).sum() + ((b(Z[j][r]) - Z[i][r]) ** 2).sum()
-            + ((b(f(Z[i][r])) - Z[i][r]) ** 2).sum() + ((f(b(Z[j][r])) - Z[j][r]) ** 2).sum())
-            for r in rows]))
+            ((f(x[r]) - y[r]) ** 2).sum() + ((b(y[r]) - x[r]) ** 2).sum()
+            + ((b(f(x[r])) - x[r]) ** 2).sum() + ((f(b(y[r])) - y[r]) ** 2).sum())
+            for r in range(len(rows))]))
     assert loss.pairs == [(0, 1), (0, 2), (1, 2)]
     assert float(value) == pytest.approx(np.mean(per_pair), rel=1e-10)
+    # scale-free: shrinking the embeddings cannot lower it
+    assert float(loss([0.01 * z for z in holed], mask)) == pytest.approx(float(value), rel=1e-3)
 
 
 def test_alignment_terms_add_each_weighted_term_and_log_it():

@@ -107,8 +107,12 @@ class CycleConsistencyLoss(nn.Module):
 
         ‖f(a) − b‖² + ‖g(b) − a‖² + ‖g(f(a)) − a‖² + ‖f(g(b)) − b‖²   (mean over rows),
 
-    averaged over the pairs. The towers receive its gradient too, so each view's embedding
-    keeps what the other views need to be recovered from it.
+    averaged over the pairs, on embeddings standardized over the rows (zero mean, unit
+    variance per dimension), so it cannot be lowered by shrinking them (a scale-free loss
+    such as the CCA objective would not notice, and unscaled its weight overwhelmed DCCA's:
+    the test correlation sum fell from 44.2 to 21.2 at weight 0.1). The towers receive its
+    gradient too, so each view's embedding keeps what the other views need to be recovered
+    from it.
 
     Args:
         dim: width k of the embeddings.
@@ -129,17 +133,24 @@ class CycleConsistencyLoss(nn.Module):
     def forward(self, embeddings: Sequence[torch.Tensor],
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """embeddings: one (m, k) tensor per view; mask optional (m, n_views) bool → scalar
-        (0 when no row has both views of any pair)."""
+        (0 when fewer than 2 rows have both views of every pair)."""
         total, count = embeddings[0].new_zeros(()), 0
         for (i, j), f, g in zip(self.pairs, self.forward_maps, self.backward_maps):
             both = slice(None) if mask is None else mask[:, i] & mask[:, j]
-            a, b = embeddings[i][both], embeddings[j][both]
-            if len(a) == 0:
+            a, b = _standardized(embeddings[i][both]), _standardized(embeddings[j][both])
+            if len(a) < 2:
                 continue
             translation = ((f(a) - b).pow(2).sum(dim=1) + (g(b) - a).pow(2).sum(dim=1)).mean()
             total = total + translation + cycle_consistency(f, g, a, b)
             count += 1
         return total / max(count, 1)
+
+
+def _standardized(z: torch.Tensor) -> torch.Tensor:
+    """(m, k) → zero mean, unit variance per column over the rows (m ≥ 2)."""
+    if len(z) < 2:
+        return z
+    return (z - z.mean(dim=0)) / (z.std(dim=0) + 1e-6)
 
 
 class AlignmentTerms(nn.Module):
