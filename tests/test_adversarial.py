@@ -147,7 +147,7 @@ def test_the_cycle_loss_over_pairs_of_views_against_a_loop():
                                 / (Z[v][rows].numpy().std(0, ddof=1) + 1e-6)) for v in (i, j))
         per_pair.append(np.mean([float(
             ((f(x[r]) - y[r]) ** 2).sum() + ((b(y[r]) - x[r]) ** 2).sum()
-            + ((b(f(x[r])) - x[r]) ** 2).sum() + ((f(b(y[r])) - y[r]) ** 2).sum())
+            + ((b(f(x[r])) - x[r]) ** 2).sum() + ((f(b(y[r])) - y[r]) ** 2).sum()) / 4
             for r in range(len(rows))]))
     assert loss.pairs == [(0, 1), (0, 2), (1, 2)]
     assert float(value) == pytest.approx(np.mean(per_pair), rel=1e-10)

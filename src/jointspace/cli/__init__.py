@@ -1,10 +1,20 @@
-"""The ``jointspace`` command: datasets, fit, eval, encode, bench, audit, index, search, serve.
+"""The ``jointspace`` command: datasets, fit, eval, classify, predict, encode, bench, audit, index,
+search, serve.
 
 Heavy modules are imported inside the commands, so ``jointspace --help`` starts fast.
 Errors in the user's input print one line (``error: …``) and exit with status 2.
 """
 
-from jointspace.cli import audit, bench, datasets, encode, models, search, serve  # noqa: F401
+from jointspace.cli import (  # noqa: F401
+    audit,
+    bench,
+    classify,
+    datasets,
+    encode,
+    models,
+    search,
+    serve,
+)
 from jointspace.cli.common import app
 
 __all__ = ["app", "main"]

@@ -189,7 +189,8 @@ def evaluate_cmd(
         split = recorded.get("split", {})
         if test is None:
             _, test = train_test_split(
-                data, split.get("test_size", 0.2), random_state=split.get("seed", 0)
+                data, split.get("test_size", 0.2), random_state=split.get("seed", 0),
+                stratify=split.get("stratify", True),
             )
         rows, what = test, "held-out split"
     result = pipe.evaluate(rows, relevance)
@@ -204,8 +205,14 @@ def evaluate_cmd(
 
 def _print_result(result: dict, what: str) -> None:
     """One evaluation as text: correlations and probe, the retrieval table (and, on
-    image–caption data, the instance protocol beside its ceiling)."""
+    image–caption data, the instance protocol beside its ceiling); a fusion head's accuracy
+    or R²."""
     from jointspace.cli.bench import instance_table
+
+    for measure in ("accuracy", "r2"):
+        if measure in result:
+            console.print(f"{what}: {measure} {result[measure]:.3f}", highlight=False)
+            return
 
     console.print(
         f"{what}: correlation sum {result['corr_sum']:.3f}"

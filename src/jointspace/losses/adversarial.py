@@ -105,14 +105,15 @@ class CycleConsistencyLoss(nn.Module):
     f: z_i → z_j and g: z_j → z_i learn to translate paired embeddings, and a round trip
     must come back: the loss is, over rows with both views,
 
-        ‖f(a) − b‖² + ‖g(b) − a‖² + ‖g(f(a)) − a‖² + ‖f(g(b)) − b‖²   (mean over rows),
+        (‖f(a) − b‖² + ‖g(b) − a‖² + ‖g(f(a)) − a‖² + ‖f(g(b)) − b‖²) / k   (mean over rows),
 
     averaged over the pairs, on embeddings standardized over the rows (zero mean, unit
-    variance per dimension), so it cannot be lowered by shrinking them (a scale-free loss
-    such as the CCA objective would not notice, and unscaled its weight overwhelmed DCCA's:
-    the test correlation sum fell from 44.2 to 21.2 at weight 0.1). The towers receive its
-    gradient too, so each view's embedding keeps what the other views need to be recovered
-    from it.
+    variance per dimension). Divided by k, its size (about 4 at the start, 0 for perfect
+    translators) does not grow with the width. Standardized, it cannot be lowered by
+    shrinking the embeddings: unscaled, DCCA shrank its outputs (which its scale-free
+    objective does not notice) and the test correlation sum fell from 44.2 to 21.2 at weight
+    0.1. The towers receive its gradient too, so each view's embedding keeps what the other
+    views need to be recovered from it.
 
     Args:
         dim: width k of the embeddings.
@@ -141,7 +142,7 @@ class CycleConsistencyLoss(nn.Module):
             if len(a) < 2:
                 continue
             translation = ((f(a) - b).pow(2).sum(dim=1) + (g(b) - a).pow(2).sum(dim=1)).mean()
-            total = total + translation + cycle_consistency(f, g, a, b)
+            total = total + (translation + cycle_consistency(f, g, a, b)) / a.shape[1]
             count += 1
         return total / max(count, 1)
 

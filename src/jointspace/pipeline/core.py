@@ -37,6 +37,7 @@ import numpy as np
 from jointspace.data.multiview import MultiView
 from jointspace.encoders.base import load_encoder, save_encoder
 from jointspace.models.base import JointModel
+from jointspace.models.loading import load_model
 from jointspace.persistence import atomic_directory
 from jointspace.pipeline.chains import ChainSpec, make_chain, run_chain, spec_of
 from jointspace.pipeline.manifest import (
@@ -61,7 +62,9 @@ class Pipeline:
             or None for a numeric view used as it is.
         model: an unfitted :class:`JointModel` (``ContrastiveDualEncoder(...)``, ``CCA(...)``)
             or a model spec (``"dual-encoder:loss=siglip"``, see
-            :func:`jointspace.models.factory.make_model`).
+            :func:`jointspace.models.factory.make_model`), or a fusion head
+            (``FusionClassifier(...)``, ``FusionRegressor``, ``FusionEmbedder``), trained on
+            the data's labels and used through :meth:`predict` and :meth:`fuse`.
         cache_dir: optional feature cache (each item's features stored on disk per encoder
             config and state); a runtime setting, not saved.
 
@@ -87,8 +90,9 @@ class Pipeline:
             from jointspace.models.factory import make_model
 
             model = make_model(model)
-        if not isinstance(model, JointModel):
-            raise ValueError(f"model is a {type(model).__name__}; expected a JointModel or spec")
+        if not isinstance(model, JointModel) and not _supervised(model):
+            raise ValueError(f"model is a {type(model).__name__}; expected a JointModel, a "
+                             "fusion head or a model spec")
         self.model = model
         self.cache_dir = cache_dir
         self.metrics_: dict[str, Any] = {}
@@ -162,6 +166,8 @@ class Pipeline:
         for name in self.view_names:
             data[name]  # noqa: B018 - KeyError naming a missing view
         features = self._featurize(data, fitting=True)
+        if _supervised(self.model) and "y" not in fit_params:
+            fit_params["y"] = self._targets(data)
         self.model.fit(features, **fit_params)
         self.dims_ = {v: int(features[v].shape[1]) for v in self.view_names}
         self.train_info_ = {
@@ -178,6 +184,46 @@ class Pipeline:
         self._check_fitted()
         return self.model.transform(self._featurize(data))
 
+    def _targets(self, data: MultiView) -> np.ndarray:
+        """A fusion head's targets: the data's labels, by name where a table's label column
+        gave codes (each file codes its own classes), as numbers for a regressor.
+
+        Raises:
+            ValueError: no labels, or a regressor's labels that are not numbers.
+        """
+        name = type(self.model).__name__
+        if data.labels is None:
+            raise ValueError(f"{name} is trained on targets; the data has no labels (name "
+                             "the label column)")
+        labels, names = data.labels, data.meta.get("label_names")
+        if names is not None:
+            labels = np.asarray(names, dtype=object)[labels]
+        if self.model._task == "regression":
+            try:
+                return np.asarray(labels, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} needs numeric labels; the labels hold "
+                                 f"{labels[0]!r}") from None
+        return labels.astype(str) if names is not None else labels
+
+    def fuse(self, data: MultiView) -> np.ndarray:
+        """One (n, k) vector per sample of ``data``, from the views it has (the model's
+        ``fuse``)."""
+        self._check_fitted()
+        return self.model.fuse(self._featurize(data))
+
+    def predict(self, data: MultiView) -> np.ndarray:
+        """A fusion head's predictions for the samples of ``data``: (n,) classes or values.
+
+        Raises:
+            ValueError: the model predicts nothing (a joint model).
+        """
+        self._check_fitted()
+        if not hasattr(self.model, "predict"):
+            raise ValueError(f"{type(self.model).__name__} makes no predictions; a fusion "
+                             "classifier or regressor does")
+        return self.model.predict(self._featurize(data))
+
     def transform_view(self, view: str, items: Any) -> np.ndarray:
         """One view's raw items in the joint space, for queries.
 
@@ -191,6 +237,9 @@ class Pipeline:
         """
         self._check_fitted()
         self._check_view(view)
+        if _supervised(self.model):
+            raise ValueError(f"{type(self.model).__name__} fuses the views into one vector "
+                             "per sample and has no per-view joint space; use fuse or predict")
         if isinstance(items, str | os.PathLike):
             items = [items]
         return self.model.transform_view(view, self._encode(view, items))
@@ -207,6 +256,11 @@ class Pipeline:
         from jointspace.metrics.evaluation import evaluate_embeddings, evaluation_rows
 
         self._check_fitted()
+        if _supervised(self.model):  # accuracy (classifier, embedder) or R² (regressor)
+            name = "r2" if self.model._task == "regression" else "accuracy"
+            score = self.model.score(self._featurize(test), self._targets(test))
+            self.metrics_ = {"n_samples": int(test.n_samples), name: float(score)}
+            return self.metrics_
         rows = evaluation_rows(test, self.view_names)
         result = evaluate_embeddings(self.view_names, self.transform(rows), rows, relevance)
         self.metrics_ = {"n_samples": int(rows.n_samples), **result}
@@ -290,7 +344,7 @@ class Pipeline:
             v: [load_encoder(root / s["dir"]) for s in steps]
             for v, steps in manifest["encoders"].items()
         }
-        pipe.model = JointModel.load(root / manifest["model"]["dir"], **model_params)
+        pipe.model = load_model(root / manifest["model"]["dir"], **model_params)
         pipe.cache_dir = None
         pipe.dims_ = dict(manifest["dimensions"]["features"])
         pipe.train_info_ = manifest.get("training_data", {})
@@ -313,3 +367,8 @@ class Pipeline:
             for v, spec in self.encoders.items()
         )
         return f"Pipeline({chains}; {type(self.model).__name__})"
+
+
+def _supervised(model: Any) -> bool:
+    """Whether ``model`` is a fusion head, trained on the data's labels."""
+    return bool(getattr(type(model), "supervised", False))

@@ -83,6 +83,8 @@ class FusionHeadBase(TrainedModel, FusionHeadSaving, BaseEstimator, ABC):
     """
 
     _task: ClassVar[str] = "classification"
+    #: trained on targets (a Pipeline passes its data's labels)
+    supervised: ClassVar[bool] = True
     training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
         epochs=60, batch_size=128, lr=1e-3, weight_decay=1e-2)
     _parameter_constraints: ClassVar[dict] = {
