@@ -68,11 +68,7 @@ def load_estimator(path: str | os.PathLike, expected: type, registry: Mapping[st
     if not isinstance(saved_params, dict) or not isinstance(state, dict):
         raise ValueError(f"{where}: config.json lacks its params or state object")
     try:
-        unknown = sorted(set(saved_params) - set(saved._get_param_names()))
-        if unknown:
-            raise ValueError(f"parameter {unknown[0]!r} is not a parameter of "
-                             f"{saved.__name__}")
-        model = saved(**persistence.params_from_json(saved_params, params, str(path)))
+        model = saved(**persistence.constructor_params(saved, saved_params, params, where))
         model._validate_params()
         model._restore(persistence.join_state(state, arrays))
     except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,

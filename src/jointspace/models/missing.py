@@ -233,7 +233,15 @@ def _ridge(x: np.ndarray, t: np.ndarray, reg: float) -> tuple[np.ndarray, ...]:
 
 def imputer_arrays(imputer: ViewImputer) -> dict[str, np.ndarray]:
     """A fitted imputer's statistics as named arrays: ``mean.<j>`` per view and
-    ``ridge.<i>.<j>.<part>`` (coef, mu, scale, offset) per regression from view i to j."""
+    ``ridge.<i>.<j>.<part>`` (coef, mu, scale, offset) per regression from view i to j.
+
+    Raises:
+        ValueError: a "vae" or "gan" imputer (its generator is a model of its own: save it
+            with its ``save``).
+    """
+    if getattr(imputer, "generator_", None) is not None:
+        raise ValueError(f"a ViewImputer with generator={imputer.generator!r} is not saved as "
+                         "arrays; save its generator_ model itself")
     out = {f"mean.{j}": np.asarray(m, dtype=np.float64) for j, m in enumerate(imputer.means_)}
     for (i, j), parts in imputer.regressors_.items():
         for part, value in zip(("coef", "mu", "scale", "offset"), parts):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jointspace import persistence
+from jointspace.models.estimator_saving import load_estimator, save_estimator
 from jointspace.models.missing import imputer_arrays, imputer_from_arrays
 
 #: class name → class; :meth:`FusionHeadSaving.load` only instantiates these
@@ -41,15 +41,7 @@ class FusionHeadSaving:
             metadata: JSON-serializable notes kept beside the model.
         """
         self._check_fitted()
-        scalars, arrays = persistence.split_state(self._fitted_state())
-        config = {
-            "class": type(self).__name__,
-            "module": type(self).__module__,
-            "params": persistence.params_to_json(self.get_params(deep=False)),
-            "state": scalars,
-            "metadata": metadata or {},
-        }
-        persistence.write_model_dir(path, config, arrays)
+        save_estimator(self, path, self._fitted_state(), metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **params: Any) -> Any:
@@ -58,30 +50,12 @@ class FusionHeadSaving:
 
         Args:
             path: the model directory.
-            **params: settings to change (``device``, ``progress``).
+            **params: settings to change (``training``).
         Raises:
             FileNotFoundError: not a model directory.
             ValueError: another class, or a damaged or edited directory (names it).
         """
-        config, arrays = persistence.read_model_dir(path)
-        where = f"model directory {os.fspath(path)!r}"
-        saved = FUSION_HEADS.get(str(config.get("class")))
-        if saved is None or not issubclass(saved, cls):
-            raise ValueError(f"{where} holds a {config.get('class')!r} model; expected "
-                             f"{cls.__name__}")
-        saved_params, state = config.get("params"), config.get("state")
-        if not isinstance(saved_params, dict) or not isinstance(state, dict):
-            raise ValueError(f"{where}: config.json lacks its params or state object")
-        try:
-            model = saved(**persistence.constructor_params(saved, saved_params, params, where))
-            model._validate_params()
-            model._restore(persistence.join_state(state, arrays))
-        except (TypeError, KeyError, AttributeError, IndexError, RuntimeError,
-                ValueError) as exc:
-            raise ValueError(f"{where}: its contents do not fit {saved.__name__} "
-                             f"({type(exc).__name__}: {exc})") from None
-        persistence.check_config_digest(path, config)
-        return model
+        return load_estimator(path, cls, FUSION_HEADS, params)
 
     def _restore(self, fitted: dict[str, Any]) -> None:
         """Set the fitted attributes a save recorded, checked against each other."""
