@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jointspace import MultiView, load_dataset, train_test_split
 from jointspace.models.deep.gan import ConditionalViewGAN
@@ -249,3 +252,32 @@ def test_backward_loss_gives_each_player_the_gradient_of_its_own_loss_only():
     # the check can fail: D's gradient of the sum of both losses is a different one
     mixed = torch.autograd.grad(d_loss + g_loss, [params[d_names[0]]])[0]
     assert not torch.allclose(mixed, got[d_names[0]], atol=1e-4)
+
+
+class GeneratorAdapter(TransformerMixin, BaseEstimator):
+    """Runs the GAN on one matrix, for scikit-learn's estimator checks: the columns of X are
+    two views (first half, second half; one column serves as both), and ``transform`` is
+    the second view generated from the first (seeded, so repeatable)."""
+
+    def __init__(self, model=None):
+        self.model = model
+
+    def _views(self, X):
+        half = max(1, X.shape[1] // 2)
+        return [X[:, :half], X[:, half:] if X.shape[1] > 1 else X]
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64)
+        self.model_ = clone(self.model).fit(self._views(X))
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.model_.generate(self._views(X)[0], from_view=0, to_view=1)
+
+
+@parametrize_with_checks([GeneratorAdapter(ConditionalViewGAN(
+    hidden=16, training={"epochs": 2, "batch_size": 32, "progress": False, "threads": 1}))])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
