@@ -28,7 +28,7 @@ given words (e.g. ``--methods attention,gated``).
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/bench_missing.py              # about 40 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_missing.py              # about an hour on 2 cores
     .venv/bin/python benchmarks/bench_missing.py --quick      # a few epochs, smaller data
 """
 
