@@ -107,7 +107,7 @@ def make_model(name: str, **params: Any) -> JointModel:
 def _nest_training(params: dict[str, Any], keep_none: bool) -> dict[str, Any]:
     """``params`` with the training options (``epochs=…``) moved into one ``training`` dict
     (an option set to None is left at the model's default unless ``keep_none``)."""
-    from jointspace.train.options import OPTION_NAMES  # light: no torch
+    from jointspace.train.options import OPTION_NAMES
 
     flat = {k: v for k, v in params.items() if k in OPTION_NAMES and (keep_none or v is not None)}
     rest = {k: v for k, v in params.items() if k not in OPTION_NAMES}
