@@ -187,6 +187,13 @@ def _load_linnerud() -> MultiView:
     )
 
 
+def _load_moving_mnist_captions(n: int = 2000, seed: int = 0, n_frames: int = 20,
+                                cache_dir: str | None = None) -> MultiView:
+    from jointspace.data.moving_mnist import load_moving_mnist_captions
+
+    return load_moving_mnist_captions(n, seed, n_frames, cache_dir)
+
+
 _REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
     for info in [
@@ -204,6 +211,15 @@ _REGISTRY: dict[str, DatasetInfo] = {
             "correlation analysis. ICML 2013.",
             ("left", "right"),
             _load_mnist_halves,
+        ),
+        DatasetInfo(
+            "moving-mnist-captions",
+            "MNIST digits moving over a 64×64 canvas as .mp4 clips, captioned from their "
+            "motion (\"the digit 7 moves left, then up\"); n=2000 clips by default.",
+            _MNIST_CITE + " N. Srivastava, E. Mansimov, R. Salakhutdinov. Unsupervised "
+            "learning of video representations using LSTMs. ICML 2015.",
+            ("video", "text"),
+            _load_moving_mnist_captions,
         ),
         DatasetInfo(
             "noisy-mnist",
