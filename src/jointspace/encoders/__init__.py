@@ -39,6 +39,7 @@ from jointspace.encoders.sentence import (
 from jointspace.encoders.tabular import StandardizeEncoder
 from jointspace.encoders.text import TfidfEncoder
 from jointspace.encoders.torch_image import TorchImageEncoder
+from jointspace.encoders.video import VideoFramesEncoder
 
 __all__ = [
     "ENCODERS",
@@ -56,6 +57,7 @@ __all__ = [
     "StandardizeEncoder",
     "TfidfEncoder",
     "TorchImageEncoder",
+    "VideoFramesEncoder",
     "encode_cached",
     "encoder_from_config",
     "load_encoder",

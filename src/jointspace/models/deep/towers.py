@@ -83,7 +83,9 @@ def takes_features(tower: nn.Module) -> bool:
 
 
 def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
-    """A tower from its spec: "mlp", "linear", "cnn", "minilm" (token rows of the
+    """A tower from its spec: "mlp", "linear", "cnn", "temporal" (video rows of per-frame
+    features: ``{"kind": "temporal", "frames": 20, "pool": "transformer"}``, see
+    :class:`~jointspace.models.deep.temporal.TemporalTower`), "minilm" (token rows of the
     ``minilm-tokens`` encoder through all-MiniLM-L6-v2, its top layers fine-tuned: see
     :class:`~jointspace.models.deep.minilm.MiniLMTower`), a dict ``{"kind": ..., **options}``
     (e.g. ``{"kind": "minilm", "train_layers": 2}``), or an ``nn.Module`` (used as given: it
@@ -103,10 +105,15 @@ def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.
         return MLP(in_dim, out_dim, hidden=())
     if spec == "cnn":
         return CNN(in_dim, out_dim, **options)
+    if spec == "temporal":
+        from jointspace.models.deep.temporal import TemporalTower
+
+        return TemporalTower(in_dim, out_dim, **options)
     if spec == "minilm":
         from jointspace.models.deep.minilm import MiniLMTower  # transformers loads on use
 
         return MiniLMTower(in_dim, out_dim, **options)
     raise ValueError(
-        f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', 'minilm', a dict or an nn.Module"
+        f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', 'minilm', 'temporal' (a dict with "
+        "its frames), a dict or an nn.Module"
     )
