@@ -106,3 +106,28 @@ def test_the_set_is_seeded_cached_and_keeps_every_digit_whole(tmp_path):
     _, _, motions = moving_digits(40, seed=3)
     single = [i for i, m in enumerate(motions) if m["kind"] != "two-digit"]
     assert all(len(set(ink[i])) == 1 for i in single)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 64, bytes(range(256)) * 40,
+                                     b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
+                                     b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 500])
+def test_hostile_bytes_are_a_clear_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="clip.mp4"):
+        read_video(path)
+
+
+def test_an_audio_only_file_has_no_video_stream(tmp_path):
+    import av
+
+    path = tmp_path / "sound.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(ValueError, match="has no video stream"):
+        read_video(path)
