@@ -19,7 +19,8 @@ from jointspace.data import (
 from jointspace.data import datasets as ds
 
 NUMERIC_NAMES = ["linnerud", "mnist-halves", "noisy-mnist", "nutrimouse", "uci-mfeat"]
-ALL_NAMES = sorted([*NUMERIC_NAMES, "openclipart"])  # openclipart: tests/test_openclipart.py
+ALL_NAMES = sorted([*NUMERIC_NAMES, "openclipart",  # openclipart: tests/test_openclipart.py
+                    "moving-mnist-captions"])  # tests/test_video.py
 
 
 @pytest.fixture(scope="module")
