@@ -67,3 +67,28 @@ def test_a_dual_encoder_with_a_temporal_tower_saves_and_loads(tmp_path):
     loaded = JointModel.load(tmp_path / "m")
     for a, b in zip(loaded.transform(data), model.transform(data)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fit_from_the_cli_on_video_and_captions_uses_a_temporal_tower(tmp_path):
+    """No encoder or model named: video clips get the video-frames encoder and the dual
+    encoder a temporal tower (the measured defaults), end to end from the command."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from jointspace.pipeline import Pipeline
+
+    exe = str(Path(sys.executable).with_name("jointspace"))
+    proc = subprocess.run(
+        [exe, "fit", "--dataset", "moving-mnist-captions:n=120", "--epochs", "2",
+         "--out", str(tmp_path / "p"), "--json"],
+        capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # clips cached under HOME
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["encoders"]["video"] == "video-frames:size=16"
+    assert summary["model"] == "dual-encoder"
+    model = Pipeline.load(tmp_path / "p").model
+    assert model.tower[0] == {"kind": "temporal", "frames": 20, "pool": "conv"}
+    assert 0 <= summary["test"]["retrieval"]["text→video"]["R@10"] <= 100
