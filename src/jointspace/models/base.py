@@ -22,6 +22,7 @@ from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.metrics import canonical_correlations
 from jointspace.models.checks import check_view_values
+from jointspace.models.estimator_saving import save_estimator
 from jointspace.models.missing_views import MissingViews
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
@@ -259,15 +260,7 @@ class JointModel(MissingViews, TransformerMixin, BaseEstimator, ABC):
                 :func:`jointspace.persistence.read_metadata`.
         """
         self._check_fitted()
-        scalars, arrays = persistence.split_state(self._fitted_state())
-        config = {
-            "class": type(self).__name__,
-            "module": type(self).__module__,
-            "params": persistence.params_to_json(self.get_params(deep=False)),
-            "state": scalars,
-            "metadata": metadata or {},
-        }
-        persistence.write_model_dir(path, config, arrays)
+        save_estimator(self, path, self._fitted_state(), metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **params: Any) -> JointModel:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from sklearn.exceptions import NotFittedError
 
 from jointspace import persistence
 
@@ -77,3 +79,40 @@ def load_estimator(path: str | os.PathLike, expected: type, registry: Mapping[st
                          f"({type(exc).__name__}: {exc})") from None
     persistence.check_config_digest(path, config)
     return model
+
+
+class SavedEstimator:
+    """Mixin: ``save`` / ``load`` of a network estimator through :func:`save_estimator` and
+    :func:`load_estimator`. The class provides ``_saved_classes`` (the registry a directory
+    may name), ``_fitted_state()`` (plain data and arrays) and ``_restore(state)``; it is
+    fitted once it has ``network_``."""
+
+    _saved_classes: ClassVar[Mapping[str, type]]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
+        """Save to directory ``path`` (safetensors + JSON, atomic; never a pickle; replaces
+        a previous save).
+
+        Args:
+            path: directory to write.
+            metadata: JSON-serializable notes kept beside the model.
+        """
+        self._check_fitted()
+        save_estimator(self, path, self._fitted_state(), metadata)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **params: Any) -> Any:
+        """Load a model saved by :meth:`save` (the base class returns the saved class).
+
+        Args:
+            path: the model directory.
+            **params: constructor parameters to change (``training``).
+        Raises:
+            FileNotFoundError: not a model directory.
+            ValueError: another class, or a damaged or edited directory (names it).
+        """
+        return load_estimator(path, cls, cls._saved_classes, params)

@@ -186,7 +186,6 @@ class ViewImputer(BaseEstimator):
         total[count == 0] = self.means_[j]
         return total / np.maximum(count, 1)[:, None]
 
-
     def _generate(self, j: int, rows: np.ndarray, arrays: list[np.ndarray],
                   mask: np.ndarray) -> np.ndarray:
         """(r, d_j) fills from the "vae" or "gan" model; the view's mean for a row with no

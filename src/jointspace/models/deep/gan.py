@@ -5,14 +5,12 @@ reconstruction term, trained through the one Trainer (the objective: ``gan_netwo
 from __future__ import annotations
 
 import hashlib
-import os
 from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import StrOptions
 
@@ -21,7 +19,7 @@ from jointspace.layers import widths
 from jointspace.models.constraints import FRACTION, NON_NEGATIVE, POSITIVE_INT, SEED
 from jointspace.models.deep.gan_network import ConditionalGANNetwork, condition
 from jointspace.models.deep.generative import float64_call
-from jointspace.models.estimator_saving import load_estimator, save_estimator
+from jointspace.models.estimator_saving import SavedEstimator
 from jointspace.train.options import TrainedModel, TrainingOptions
 
 #: a feature whose training spread is below this is centred but not scaled
@@ -30,7 +28,7 @@ MIN_SCALE = 1e-12
 CHUNK = 4096
 
 
-class ConditionalViewGAN(TrainedModel, BaseEstimator):
+class ConditionalViewGAN(TrainedModel, SavedEstimator, BaseEstimator):
     """Conditional GAN over views: generate view j from any subset of the other views.
 
     For each view j a generator G_j(noise ‖ condition) → x_j and a discriminator
@@ -135,10 +133,6 @@ class ConditionalViewGAN(TrainedModel, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
-
     def _view_index(self, view: str | int) -> int:
         if isinstance(view, Integral) and not isinstance(view, bool):
             if not 0 <= int(view) < self.n_views_:
@@ -307,33 +301,14 @@ class ConditionalViewGAN(TrainedModel, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ saving
-    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
-        """Save to directory ``path`` (safetensors + JSON, atomic; never a pickle): the
-        networks' weights and the standardization.
-
-        Args:
-            path: directory to write.
-            metadata: JSON-serializable notes kept beside the model.
-        """
-        self._check_fitted()
+    def _fitted_state(self) -> dict[str, Any]:
+        """The fitted attributes, the networks' weights as arrays (what :meth:`save` keeps:
+        the weights and the standardization)."""
         state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
         network = state.pop("network_")
         state["network_state_"] = {k: v.detach().cpu().numpy()
                                    for k, v in network.state_dict().items()}
-        save_estimator(self, path, state, metadata)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, **params: Any) -> ConditionalViewGAN:
-        """Load a model saved by :meth:`save`.
-
-        Args:
-            path: the model directory.
-            **params: constructor parameters to change (``training``).
-        Raises:
-            FileNotFoundError: not a model directory.
-            ValueError: another class, or a damaged or edited directory (names it).
-        """
-        return load_estimator(path, cls, GENERATORS, params)
+        return state
 
     def _restore(self, fitted: dict[str, Any]) -> None:
         """Set the fitted attributes a save recorded, checked against each other."""
@@ -362,3 +337,4 @@ class ConditionalViewGAN(TrainedModel, BaseEstimator):
 
 #: class name → class: the only classes :meth:`ConditionalViewGAN.load` instantiates
 GENERATORS: dict[str, type] = {"ConditionalViewGAN": ConditionalViewGAN}
+ConditionalViewGAN._saved_classes = GENERATORS

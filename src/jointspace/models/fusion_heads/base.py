@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import StrOptions
 
@@ -126,10 +125,6 @@ class FusionHeadBase(TrainedModel, FusionHeadSaving, BaseEstimator, ABC):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
-
     def _views(self, views: Any, *, fitting: bool) -> MultiView:
         """The views as a checked MultiView (numeric, the fitted names and widths, every
         sample with at least one observed view)."""

@@ -4,21 +4,23 @@ imputer's statistics, each checked against the others when loaded."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 import torch
 
-from jointspace.models.estimator_saving import load_estimator, save_estimator
+from jointspace.models.estimator_saving import SavedEstimator
 from jointspace.models.missing import imputer_arrays, imputer_from_arrays
 
 #: class name → class; :meth:`FusionHeadSaving.load` only instantiates these
 FUSION_HEADS: dict[str, type] = {}
 
 
-class FusionHeadSaving:
-    """Mixin of :class:`~jointspace.models.fusion_heads.base.FusionHeadBase`: save / load."""
+class FusionHeadSaving(SavedEstimator):
+    """Mixin of :class:`~jointspace.models.fusion_heads.base.FusionHeadBase`: what save /
+    load keep (the network's weights, the fusion module's config, the imputer)."""
+
+    _saved_classes = FUSION_HEADS
 
     def _fitted_state(self) -> dict[str, Any]:
         state = {k: v for k, v in vars(self).items()
@@ -31,31 +33,6 @@ class FusionHeadSaving:
         if imputer is not None:
             state["imputer_state_"] = imputer_arrays(imputer)
         return state
-
-    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
-        """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save):
-        the network's weights, the standardization and the imputer's statistics.
-
-        Args:
-            path: directory to write.
-            metadata: JSON-serializable notes kept beside the model.
-        """
-        self._check_fitted()
-        save_estimator(self, path, self._fitted_state(), metadata)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, **params: Any) -> Any:
-        """Load a model saved by :meth:`save` (``FusionHeadBase.load`` returns the saved
-        class).
-
-        Args:
-            path: the model directory.
-            **params: settings to change (``training``).
-        Raises:
-            FileNotFoundError: not a model directory.
-            ValueError: another class, or a damaged or edited directory (names it).
-        """
-        return load_estimator(path, cls, FUSION_HEADS, params)
 
     def _restore(self, fitted: dict[str, Any]) -> None:
         """Set the fitted attributes a save recorded, checked against each other."""
