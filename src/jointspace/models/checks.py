@@ -4,8 +4,12 @@ and per-view parameters (one value, or one per view)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from jointspace.data.multiview import MultiView
 
 #: the largest magnitude a feature may reach: squares and products of larger values overflow
 #: float64 (about 1.8e308) in a covariance
@@ -53,3 +57,26 @@ def per_view(name: str, value: float | Sequence[float] | None, n_views: int,
     if any(v < 0 or not np.isfinite(v) for v in values):
         raise ValueError(f"{name}={value!r}; expected non-negative finite values")
     return values
+
+
+def numeric_views(views: Any, fitted: tuple[list[str], list[int]] | None,
+                  owner: str) -> MultiView:
+    """``views`` as a MultiView of numeric views; at query time (``fitted``: the fitted view
+    names and widths) checked against them.
+
+    Raises:
+        ValueError: other view names, a raw view, or a view of another width (names it).
+    """
+    from jointspace.data.multiview import as_multiview
+
+    names, widths = fitted if fitted is not None else (None, None)
+    mv = as_multiview(views, names=names)
+    if names is not None and mv.view_names != names:
+        raise ValueError(f"views are {mv.view_names}; this {owner} was fitted on {names}")
+    for j, view in enumerate(mv.view_names):
+        if not mv.is_numeric(view):
+            raise ValueError(f"view {view!r} holds raw items; encode it to numbers first")
+        if widths is not None and mv[view].shape[1] != widths[j]:
+            raise ValueError(f"View {j} has {mv[view].shape[1]} features; expected "
+                             f"{widths[j]} (view {view!r})")
+    return mv

@@ -14,8 +14,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import StrOptions
 
-from jointspace.data.multiview import MultiView, as_multiview
+from jointspace.data.multiview import MultiView
 from jointspace.layers import widths
+from jointspace.models.checks import numeric_views
 from jointspace.models.constraints import FRACTION, NON_NEGATIVE, POSITIVE_INT, SEED
 from jointspace.models.deep.gan_network import ConditionalGANNetwork, condition
 from jointspace.models.deep.generative import float64_call
@@ -146,18 +147,8 @@ class ConditionalViewGAN(TrainedModel, SavedEstimator, BaseEstimator):
     def _views(self, views: Any, *, fitting: bool) -> MultiView:
         """The views as a checked numeric MultiView (at query time: the fitted names and
         widths)."""
-        name = type(self).__name__
-        mv = as_multiview(views, names=None if fitting else self.view_names_)
-        if not fitting and mv.view_names != self.view_names_:
-            raise ValueError(f"views are {mv.view_names}; this {name} was fitted on "
-                             f"{self.view_names_}")
-        for j, view in enumerate(mv.view_names):
-            if not mv.is_numeric(view):
-                raise ValueError(f"view {view!r} holds raw items; encode it to numbers first")
-            if not fitting and mv[view].shape[1] != self.n_features_[j]:
-                raise ValueError(f"view {view!r} has {mv[view].shape[1]} features; expected "
-                                 f"{self.n_features_[j]}")
-        return mv
+        fitted = None if fitting else (self.view_names_, self.n_features_)
+        return numeric_views(views, fitted, type(self).__name__)
 
     def _standardized(self, arrays: list[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
         """Each view standardized, a missing view's slots 0 (never read): (m, d_j) float64."""

@@ -14,8 +14,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import StrOptions
 
-from jointspace.data.multiview import MultiView, as_multiview
+from jointspace.data.multiview import MultiView
 from jointspace.fusion import FUSIONS, make_fusion
+from jointspace.models.checks import numeric_views
 from jointspace.models.constraints import FRACTION, POSITIVE_INT, TRAINING_CONSTRAINTS
 from jointspace.models.fusion_heads.network import (
     FusionHeadNetwork,
@@ -131,16 +132,8 @@ class FusionHeadBase(TrainedModel, FusionHeadSaving, BaseEstimator, ABC):
         name = type(self).__name__
         if not fitting:
             self._check_fitted()
-        mv = as_multiview(views, names=None if fitting else self.view_names_)
-        if not fitting and mv.view_names != self.view_names_:
-            raise ValueError(f"views are {mv.view_names}; this {name} was fitted on "
-                             f"{self.view_names_}")
-        for j, view in enumerate(mv.view_names):
-            if not mv.is_numeric(view):
-                raise ValueError(f"view {view!r} holds raw items; encode it to numbers first")
-            if not fitting and mv[view].shape[1] != self.n_features_[j]:
-                raise ValueError(f"View {j} has {mv[view].shape[1]} features; expected "
-                                 f"{self.n_features_[j]} (view {view!r})")
+        mv = numeric_views(views, None if fitting else (self.view_names_, self.n_features_),
+                           name)
         empty = np.flatnonzero(~mv.mask.any(axis=1))
         if len(empty):
             raise ValueError(f"{name}: samples with no observed view at {_rows(empty, mv.ids)}; "
