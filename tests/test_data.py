@@ -20,6 +20,7 @@ from jointspace.data import datasets as ds
 
 NUMERIC_NAMES = ["linnerud", "mnist-halves", "noisy-mnist", "nutrimouse", "uci-mfeat"]
 ALL_NAMES = sorted([*NUMERIC_NAMES, "openclipart",  # openclipart: tests/test_openclipart.py
+                    "openclipart-speech",  # tests/test_speech.py
                     "moving-mnist-captions"])  # tests/test_video.py
 
 

