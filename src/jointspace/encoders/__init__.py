@@ -14,7 +14,8 @@ Names (:data:`ENCODERS`): ``tfidf``, ``minilm``, ``hf:<path>``, ``minilm-tokens`
 ids + mask for the dual encoder's fine-tuned ``minilm`` tower) (text); ``pixels``, ``hog``,
 ``color-hist``, ``efficientnet`` (pretrained EfficientNet-Lite0, 1,280-d), ``torch:<path>``
 (image); ``mfcc`` (audio); ``standardize`` (tabular);
-``a+b`` concatenates encoders (``concat``).
+``a+b`` concatenates encoders (``concat``); ``onnx-minilm``, ``onnx-efficientnet``
+(the exported ONNX models an exported pipeline holds, see ``jointspace export``).
 """
 
 from jointspace.encoders.audio import MfccEncoder
@@ -31,6 +32,7 @@ from jointspace.encoders.cache import CachedEncoder, encode_cached
 from jointspace.encoders.concat import ConcatEncoder
 from jointspace.encoders.efficientnet import EfficientNetEncoder
 from jointspace.encoders.image import ColorHistEncoder, HogEncoder, PixelEncoder
+from jointspace.encoders.onnx_files import OnnxEfficientNetEncoder, OnnxMiniLMEncoder
 from jointspace.encoders.sentence import (
     MiniLMEncoder,
     MiniLMTokenEncoder,
@@ -52,6 +54,8 @@ __all__ = [
     "MfccEncoder",
     "MiniLMEncoder",
     "MiniLMTokenEncoder",
+    "OnnxEfficientNetEncoder",
+    "OnnxMiniLMEncoder",
     "PixelEncoder",
     "SentenceTransformerEncoder",
     "StandardizeEncoder",

@@ -99,12 +99,18 @@ def onnx_session(path: Path, n_threads: int | None) -> Any:
 class OnnxMiniLM:
     """Sentence embeddings from an ONNX MiniLM session (fp32 export or int8 model)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, tokenizer: str | None = None,
+                 max_len: int | None = None) -> None:
+        """``tokenizer``: the tokenizer.json text and ``max_len`` the tokens kept per text
+        (default: the packaged all-MiniLM-L6-v2's)."""
         from tokenizers import Tokenizer
 
-        folder = minilm_dir()
-        max_len = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        if tokenizer is None or max_len is None:
+            folder = minilm_dir()
+            max_len = json.loads((folder / "sentence_bert_config.json").read_text())[
+                "max_seq_length"]
+            tokenizer = (folder / "tokenizer.json").read_text(encoding="utf-8")
+        self.tokenizer = Tokenizer.from_str(tokenizer)
         self.tokenizer.enable_truncation(max_length=max_len)
         self.tokenizer.no_padding()
         self.session = session

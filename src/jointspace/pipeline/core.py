@@ -359,6 +359,14 @@ class Pipeline:
         manifest = getattr(self, "manifest_", None)
         return None if manifest is None else manifest["fingerprint"]
 
+    @property
+    def source_fingerprint(self) -> str | None:
+        """For an export (``jointspace export``), the fingerprint of the pipeline it was
+        exported from, whose vectors it reproduces (to its recorded parity); else None."""
+        manifest = getattr(self, "manifest_", None) or {}
+        export = (manifest.get("metadata") or {}).get("export") or {}
+        return export.get("source_fingerprint")
+
     def __repr__(self) -> str:
         chains = ", ".join(
             f"{v}={'>'.join(s if isinstance(s, str) else spec_of(s) for s in spec)}"

@@ -72,14 +72,15 @@ class Retriever:
 
     Args:
         pipeline: a fitted :class:`jointspace.Pipeline` (the one that made the index's
-            vectors: the fingerprints must match).
+            vectors: the fingerprints must match; or its ONNX export).
         index: an :class:`jointspace.index.Index`.
     Raises:
         ValueError: the index was built by another pipeline.
     """
 
     def __init__(self, pipeline: Any, index: Any) -> None:
-        if index.fingerprint is not None and pipeline.fingerprint != index.fingerprint:
+        accepted = (pipeline.fingerprint, getattr(pipeline, "source_fingerprint", None))
+        if index.fingerprint is not None and index.fingerprint not in accepted:
             raise ValueError(
                 f"index {index.path} was built by pipeline {str(index.fingerprint)[:12]}…; "
                 f"this pipeline is {str(pipeline.fingerprint)[:12]}…: its vectors would not "
