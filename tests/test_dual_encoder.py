@@ -321,14 +321,29 @@ def test_bad_parameters_are_named(params, fit_kw, match):
         model.fit({"a": X1, "b": X2}, **fit_kw)
 
 
-def test_incomplete_pairs_are_refused():
+def test_a_row_lacking_a_view_is_left_out_of_the_loss():
+    """missing="mask" (the default) trains on the rows that have both views: with one batch,
+    no dropout, no validation split and no standardization (whose statistics use every row
+    a view has), the model equals the one trained on the complete rows alone ("drop")."""
     rng = np.random.default_rng(10)
     X1, X2 = _paired(rng, n=20)
     mask = np.ones((20, 2), dtype=bool)
     mask[3, 1] = False
-    mv = MultiView({"a": X1, "b": X2}, mask=mask)
-    with pytest.raises(ValueError, match="1 rows lack a view"):
-        ContrastiveDualEncoder(4, training={"epochs": 1, "progress": False}).fit(mv)
+    mv = MultiView({"a": X1, "b": np.where(mask[:, 1:], X2, np.nan)}, mask=mask)
+    options = {"epochs": 3, "batch_size": 64, "val_fraction": 0.0, "progress": False}
+    masked = ContrastiveDualEncoder(4, hidden=(8,), dropout=0.0, standardize=False,
+                                    training=options).fit(mv)
+    dropped = ContrastiveDualEncoder(4, hidden=(8,), dropout=0.0, standardize=False,
+                                     training=options, missing="drop").fit(mv)
+    assert masked.missing_strategy == "mask"
+    for i, X in enumerate((X1, X2)):
+        np.testing.assert_allclose(masked.transform_view(i, X), dropped.transform_view(i, X),
+                                   atol=1e-5)
+    with pytest.raises(AssertionError):  # the row is not simply ignored by both by accident
+        full = ContrastiveDualEncoder(4, hidden=(8,), dropout=0.0, standardize=False,
+                                      training=options).fit(MultiView({"a": X1, "b": X2}))
+        np.testing.assert_allclose(masked.transform_view(0, X1), full.transform_view(0, X1),
+                                   atol=1e-5)
 
 
 def test_real_digits_beat_linear_cca_retrieval():

@@ -1,7 +1,8 @@
-"""Contrastive dual encoders (CLIP-style two-tower models) on the shared trainer.
+"""Contrastive dual encoders (CLIP-style two-tower models, and N towers) on the shared trainer.
 
 One encoder per view — a tower ending in a projection into the shared k-dimensional space —
-trained with a contrastive loss (InfoNCE, SigLIP or VSE++), optionally with hard negatives
+trained with a contrastive loss (InfoNCE, SigLIP or VSE++; over every pair of views, or each
+view with one anchor view), optionally with hard negatives
 (in-batch top-k, a memory queue, or a MoCo queue fed by a momentum encoder), distillation
 from a teacher space, and gradient caching for batches bigger than memory allows.
 """
@@ -17,6 +18,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from jointspace.losses import CONTRASTIVE_LOSSES, DISTILL_LOSSES
+from jointspace.losses.multiview import view_pairs
 from jointspace.models.constraints import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from jointspace.models.deep.base import DEEP_CONSTRAINTS, DeepJointModel
 from jointspace.models.deep.contrastive_training import HARD_NEGATIVES, ContrastiveTraining
@@ -39,7 +41,14 @@ class DualEncoderNetwork(nn.Module):
 
 
 class ContrastiveDualEncoder(DeepJointModel):
-    """Two towers trained contrastively into one L2-normalized space (CLIP, SigLIP, VSE++).
+    """Towers trained contrastively into one L2-normalized space (CLIP, SigLIP, VSE++).
+
+    Two views make CLIP's dual encoder. With N views each pair of views in the loss adds
+    one contrastive term on the rows that have both (:mod:`jointspace.losses.multiview`):
+    every pair (``anchor=None``), or each view with the ``anchor`` view only (ImageBind's
+    binding to images). A sample may lack views (``missing="mask"``, the default): a view
+    it lacks is left out of its terms, so audio trained only with text, and images only
+    with text, are still searched against each other through the shared text space.
 
     Each view gets an encoder: a tower that ends in a linear projection to ``n_components``
     — "mlp" (hidden layers, then the projection), "linear" (the projection alone: frozen
@@ -57,7 +66,10 @@ class ContrastiveDualEncoder(DeepJointModel):
         freeze: views (names or indices; or one string of names separated by "/") whose
             user-module towers are not trained.
         loss: "infonce" (CLIP, learnable temperature clamped at 1/100), "siglip" (learnable
-            scale and bias) or "vse" (VSE++ hinge).
+            scale and bias) or "vse" (VSE++ hinge); one objective (one temperature) for
+            every pair of views.
+        anchor: None: contrast every pair of views; a view name: contrast each other view
+            with this one only (with two views the same).
         temperature: initial InfoNCE temperature.
         margin, vse_reduction: VSE++ margin and "max" (max-violation) or "sum".
         hard_negatives: None; "topk" (each anchor keeps its ``n_hard`` hardest in-batch
@@ -81,8 +93,9 @@ class ContrastiveDualEncoder(DeepJointModel):
         standardize: scale each input feature to zero mean and unit variance (statistics
             of the training rows, kept with the model); never applied to a view whose tower
             reads codes rather than features (``feature_input = False``: token ids).
-        missing: views that samples lack, at fit and at query time: "drop", "zero",
-            "mean" or "model" (see :mod:`jointspace.models.missing_views`); None: "drop".
+        missing: views that samples lack, at fit and at query time: "mask" (each pair
+            term on the rows with both views), "drop", "zero", "mean" or "model" (see
+            :mod:`jointspace.models.missing_views`); None: "mask".
         training: changes to the training options, a dict (see
             :class:`~jointspace.train.options.TrainingOptions`); defaults: 30 epochs of
             AdamW at lr 1e-3, weight decay 0.1, batch 512, no early stopping); the validation
@@ -93,7 +106,7 @@ class ContrastiveDualEncoder(DeepJointModel):
     ``temperature_`` (the learned 1/scale).
     """
 
-    max_views: ClassVar[int | None] = 2
+    fits_missing_views: ClassVar[bool] = True
     training_defaults: ClassVar[TrainingOptions] = TrainingOptions(
         epochs=30, batch_size=512, lr=1e-3, weight_decay=0.1, patience=None)
     _parameter_constraints: ClassVar[dict] = {
@@ -101,6 +114,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         "n_components": [POSITIVE_INT],
         "freeze": [str, list, tuple],
         "loss": [StrOptions(set(CONTRASTIVE_LOSSES))],
+        "anchor": [str, None],
         "temperature": [POSITIVE],
         "margin": [NON_NEGATIVE],
         "vse_reduction": [StrOptions({"max", "sum"})],
@@ -129,6 +143,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         batch_norm: bool = False,
         freeze: Sequence[str | int] = (),
         loss: str = "infonce",
+        anchor: str | None = None,
         temperature: float = 0.07,
         margin: float = 0.2,
         vse_reduction: str = "max",
@@ -156,6 +171,7 @@ class ContrastiveDualEncoder(DeepJointModel):
         self.batch_norm = batch_norm
         self.freeze = freeze
         self.loss = loss
+        self.anchor = anchor
         self.temperature = temperature
         self.margin = margin
         self.vse_reduction = vse_reduction
@@ -219,6 +235,15 @@ class ContrastiveDualEncoder(DeepJointModel):
             out.append(int(v))
         return out
 
+    def _contrasted_pairs(self, n_views: int) -> list[tuple[int, int]]:
+        """The (i, j) pairs of the loss over ``n_views`` views: all, or each with ``anchor``."""
+        if self.anchor is None:
+            return view_pairs(n_views)
+        names = self._names()
+        if self.anchor not in names:
+            raise ValueError(f"anchor={self.anchor!r} is not a view; the views are {names}")
+        return view_pairs(n_views, names.index(self.anchor))
+
     def _objective(self) -> nn.Module:
         if self.loss == "infonce":
             return CONTRASTIVE_LOSSES["infonce"](init_temperature=self.temperature)
@@ -267,8 +292,9 @@ class ContrastiveDualEncoder(DeepJointModel):
         """Train on paired views (see :meth:`JointModel.fit`).
 
         Args:
-            views: MultiView, dict or list of two (n, d_i) arrays; with a MultiView its
-                ``groups`` mark rows that are true pairs of each other.
+            views: MultiView, dict or list of (n, d_i) arrays (two or more views); with a
+                MultiView its ``groups`` mark rows that are true pairs of each other, and
+                its mask the views each row lacks.
             y: ignored.
             teacher: (n, d_t) teacher embeddings for ``distill`` (or set ``distill_teacher``),
                 e.g. computed by an encoder:
@@ -278,12 +304,12 @@ class ContrastiveDualEncoder(DeepJointModel):
             self.
         """
         mv, _ = self._validate_views(views, fitting=True)
-        if not mv.complete_rows().all():
-            raise ValueError(
-                f"views: {int((~mv.complete_rows()).sum())} rows lack a view; a dual encoder "
-                "trains on complete pairs (select them with views.subset(views.complete_rows()))"
-            )
-        self._context = {"names": mv.view_names, "groups": mv.groups, "teacher": teacher}
+        groups = mv.groups
+        if self.missing_strategy == "drop" and not mv.complete_rows().all():
+            kept = mv.complete_rows()  # the rows _arrays_to_fit keeps
+            groups = None if groups is None else np.asarray(groups)[kept]
+            teacher = None if teacher is None else np.asarray(teacher)[kept]
+        self._context = {"names": mv.view_names, "groups": groups, "teacher": teacher}
         try:
             return super().fit(mv, y, callback=callback)
         finally:
@@ -318,10 +344,15 @@ class ContrastiveDualEncoder(DeepJointModel):
         groups = np.arange(n) if given is None else np.asarray(given)
         _, groups = np.unique(groups, return_inverse=True)
         teacher = self._teacher_array(arrays)
+        if self.distill_teacher is not None and not mask[:, self._names().index(
+                self.distill_teacher)].all():
+            raise ValueError(f"distill_teacher={self.distill_teacher!r}: some rows lack that "
+                             "view; the teacher must be there for every row")
         torch.manual_seed(self._seed)
         network = self._build_network([a.shape[1] for a in arrays])
         self.input_means_, self.input_scales_ = [], []
-        for a, scaled in zip(arrays, self._standardized_views(network)):
+        for a, has, scaled in zip(arrays, mask.T, self._standardized_views(network)):
+            a = a[has]  # the rows that have the view
             self.input_means_.append(a.mean(axis=0) if scaled else np.zeros(0))
             sd = a.std(axis=0) if scaled else np.zeros(0)
             self.input_scales_.append(np.where(sd > 1e-12, sd, 1.0))
