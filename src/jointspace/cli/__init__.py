@@ -1,5 +1,5 @@
-"""The ``jointspace`` command: datasets, fit, eval, classify, predict, encode, bench, audit, index,
-search, serve.
+"""The ``jointspace`` command: datasets, fit, eval, classify, predict, encode, bench, audit, export,
+index, search, serve.
 
 Heavy modules are imported inside the commands, so ``jointspace --help`` starts fast.
 Errors in the user's input print one line (``error: …``) and exit with status 2.
@@ -11,6 +11,7 @@ from jointspace.cli import (  # noqa: F401
     classify,
     datasets,
     encode,
+    export,
     models,
     search,
     serve,

@@ -165,13 +165,16 @@ def search(
         None, "--filter", help="Only items passing a SQL filter, e.g. \"label = 'cat'\"."),
     paths: bool = typer.Option(False, "--paths", help="Print only file paths, one a line."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    pipeline: str = typer.Option(
+        None, help="Embed queries with this pipeline (the index's own, or its export from "
+        "`jointspace export`) instead of the copy inside the index."),
 ):
     """Search an index by text, by image, or both: prints a table of results (paths, scores,
     captions), or just the paths to pipe into a viewer."""
     from jointspace.retrieval import Retriever
 
     text = list(query or []) + [f"-{term}" for term in negative or []]
-    retriever = Retriever.load(index)
+    retriever = Retriever.load(index, pipeline)
     hits = retriever.search(text=text or None, image=list(image) if image else None,
                             weights=parse_weights(weights), k=k, filter=where,
                             collection=collection)

@@ -17,6 +17,9 @@ def serve(
     max_megapixels: float = typer.Option(25.0, help="Largest uploaded image, in megapixels."),
     max_batch: int = typer.Option(
         32, help="Most concurrent text queries embedded together (1: one at a time)."),
+    pipeline: str = typer.Option(
+        None, help="Embed queries with this pipeline (the index's own, or its export from "
+        "`jointspace export`: ONNX Runtime, no torch) instead of the copy inside the index."),
 ):
     """Serve an index: the search page at http://HOST:PORT/, the API at /search, /items,
     /health, and its documentation at /docs."""
@@ -34,7 +37,7 @@ def serve(
                           max_pixels=int(max_megapixels * 1e6))
     if max_batch < 1:
         raise ValueError(f"--max-batch is {max_batch}; expected at least 1")
-    application = create_app(Retriever.load(index), limits, max_batch=max_batch)
+    application = create_app(Retriever.load(index, pipeline), limits, max_batch=max_batch)
     console.print(f"serving {index} at http://{host}:{port}/  (API docs: /docs; "
                   "Ctrl+C stops)", highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")

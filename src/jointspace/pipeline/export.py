@@ -8,7 +8,8 @@ For each exported view:
 
 - its encoder chain: ``minilm`` becomes ``onnx-minilm`` and ``efficientnet`` (also inside a
   concatenation) ``onnx-efficientnet``, each holding its ONNX model file (fp32; with
-  ``int8``, minilm dynamically quantized and EfficientNet's statically quantized recipe);
+  ``int8``, minilm's weights stored as int8 and EfficientNet's statically quantized
+  recipe);
   encoders that need no torch (tf-idf, HOG, colour histograms, token ids…) are kept as they
   are; a torch-only encoder (``torch:<path>``, ``hf:<path>``) is an error;
 - the model's view: one ONNX graph (:mod:`jointspace.models.deep.export`) held by an
@@ -112,7 +113,8 @@ def export_pipeline(pipeline: Any, out: str | os.PathLike, probes: Any, *,
         probes: real items to check the export on: a MultiView or a dict view → items
             (captions, image paths or arrays, numeric rows) with every exported view.
         views: the views to export (default: all).
-        int8: int8 weights (dynamic quantization; EfficientNet's static recipe).
+        int8: int8 weights (the towers dynamically quantized, minilm's weights int8,
+            EfficientNet's static recipe).
         n_probes: how many probe items per view are compared.
         min_cosine: the least cosine per item accepted (default 0.999, int8 0.99).
         fmt: the format; only "onnx".
