@@ -172,6 +172,7 @@ def load_openclipart_speech(
     max_words: int = 8,
     max_seconds: float = 4.0,
     text: str = "spoken",
+    distinct: bool = True,
     cache_dir: str | os.PathLike | None = None,
     n_jobs: int | None = None,
     limit: int | None = None,
@@ -180,7 +181,7 @@ def load_openclipart_speech(
 
     Args:
         n: images, drawn without replacement by ``seed`` (a larger n keeps the images of a
-            smaller one); None: every usable image (about 8,000).
+            smaller one); None: every usable image (2,750 with ``distinct``, else 8,000).
         variants: spoken clips per image, each in another voice (1 to 10).
         seed: the images and the voices; the same seed gives the same bytes.
         size: side in pixels of the image renders (see ``load_openclipart``).
@@ -188,6 +189,9 @@ def load_openclipart_speech(
         max_seconds: the longest clip; a longer one is cut (with a fade-out).
         text: the text view: "spoken" (the words spoken, as written) or "caption" (the
             image's full OpenClipArt caption: title, description, keywords).
+        distinct: one image per spoken text (the first in the seed's order): OpenClipArt's
+            titles repeat (a set of 1,375 images is titled "gramastar"), so without it a
+            clip's words would match hundreds of other clips.
         cache_dir: cache root (clips go to ``<cache_dir>/openclipart-speech/``, renders to
             ``<cache_dir>/openclipart/``); default env ``JOINTSPACE_CACHE`` or
             ``~/.cache/jointspace``.
@@ -232,11 +236,15 @@ def load_openclipart_speech(
     metas = {k: json.loads((base / "openclipart" / f"{k}.json").read_text()) for k in set(keys)}
     spoken_all = [spoken_text(metas[k], max_words) for k in keys]
     usable = np.flatnonzero([bool(s) for s in spoken_all])
-    if n is not None and n > len(usable):
-        raise ValueError(f"openclipart-speech n={n}; only {len(usable)} images have a title "
-                         "or keywords to speak")
-    order = np.random.default_rng(seed).permutation(len(usable))
-    chosen = usable[np.sort(order[:n] if n is not None else order)]
+    order = usable[np.random.default_rng(seed).permutation(len(usable))]
+    if distinct:  # the first image (in the seed's order) of each spoken text, as the
+        texts = [" ".join(spoken_all[i].lower().split()) for i in order]  # caption protocol
+        _, first = np.unique(texts, return_index=True)
+        order = order[np.sort(first)]
+    if n is not None and n > len(order):
+        raise ValueError(f"openclipart-speech n={n}; only {len(order)} images have "
+                         f"{'distinct ' if distinct else ''}words to speak")
+    chosen = np.sort(order[:n])
 
     folder = base / "openclipart-speech"
     folder.mkdir(parents=True, exist_ok=True)

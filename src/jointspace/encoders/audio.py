@@ -160,3 +160,89 @@ class MfccEncoder(Encoder):
             for i, item in enumerate(items)
         ]
         return np.stack(rows).astype(np.float32, copy=False)
+
+
+@register("log-mel")
+class LogMelEncoder(Encoder):
+    """Log-mel spectrogram of each clip on a fixed grid of frames: (n, frames · mels).
+
+    Each clip (a file path, or a 1-D waveform at ``sr``) is loaded at ``sr`` Hz mono; its
+    power spectrogram (Hann windows of ``win_ms`` every ``hop_ms``, no centring) is mapped to
+    ``mels`` mel bands (librosa's Slaney filters from ``fmin`` to ``fmax``) and to dB relative
+    to the clip's loudest bin, floored at ``-top_db``: every value lies in [−top_db, 0], so
+    clips of any level compare. A clip longer than ``frames`` frames keeps its first
+    ``frames``; a shorter one is padded with frames at the floor (−top_db in every band),
+    which the ``audio-cnn`` tower recognizes and masks (so does a silent stretch).
+
+    Args:
+        sr: sample rate (Hz) the clips are resampled to.
+        mels: mel bands M.
+        frames: T, frames per clip (T · hop_ms of audio: 150 × 20 ms = 3 s).
+        win_ms, hop_ms: analysis window and hop, in milliseconds.
+        fmin, fmax: the mel filters' range in Hz (fmax None: sr / 2).
+        top_db: the floor, in dB below the clip's peak.
+
+    Rows are frame-major: frame t's bands are columns t·M … (t+1)·M − 1, as
+    :class:`~jointspace.models.deep.audio.AudioCNNTower` reads them.
+    """
+
+    def __init__(self, sr: int = 16000, mels: int = 64, frames: int = 150,
+                 win_ms: float = 25.0, hop_ms: float = 20.0, fmin: float = 50.0,
+                 fmax: float | None = None, top_db: float = 80.0) -> None:
+        self.sr = sr
+        self.mels = mels
+        self.frames = frames
+        self.win_ms = win_ms
+        self.hop_ms = hop_ms
+        self.fmin = fmin
+        self.fmax = fmax
+        self.top_db = top_db
+
+    def _check(self) -> None:
+        for name in ("mels", "frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"audio encoder 'log-mel' {name}={value!r}; expected an "
+                                 "integer ≥ 1")
+        if int(self.sr) < 1000:
+            raise ValueError(f"audio encoder 'log-mel' sr is {self.sr}; expected ≥ 1000 Hz")
+        if not self.top_db > 0:
+            raise ValueError(f"audio encoder 'log-mel' top_db={self.top_db!r}; expected > 0")
+        fmax = self.sr / 2 if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= self.sr / 2:
+            raise ValueError(f"audio encoder 'log-mel' fmin={self.fmin}, fmax={self.fmax}; "
+                             f"expected 0 ≤ fmin < fmax ≤ sr / 2 = {self.sr / 2:g}")
+
+    def _features(self, wave: np.ndarray) -> np.ndarray:
+        """(samples,) → (frames, mels) dB in [−top_db, 0]."""
+        import librosa
+
+        win = max(int(round(self.sr * self.win_ms / 1000)), 16)
+        hop = max(int(round(self.sr * self.hop_ms / 1000)), 1)
+        n_fft = 1 << (win - 1).bit_length()
+        wave = wave[: n_fft + hop * (self.frames - 1)]  # no more than the frames kept
+        if len(wave) < n_fft:
+            wave = np.pad(wave, (0, n_fft - len(wave)))
+        power = librosa.feature.melspectrogram(
+            y=wave, sr=self.sr, n_fft=n_fft, hop_length=hop, win_length=win, center=False,
+            n_mels=self.mels, fmin=self.fmin, fmax=self.fmax, power=2.0)  # (mels, t)
+        floor = -float(self.top_db)
+        peak = float(power.max())
+        if peak <= 1e-20:  # a silent clip: every frame at the floor
+            db = np.full(power.shape, floor)
+        else:
+            db = np.maximum(10 * np.log10(np.maximum(power, 1e-20) / peak), floor)
+        out = np.full((self.frames, self.mels), floor, dtype=np.float32)
+        t = min(db.shape[1], self.frames)
+        out[:t] = db.T[:t]
+        return out
+
+    def transform(self, X: Any) -> np.ndarray:
+        """(n, frames · mels) float32 in [−top_db, 0], frame-major."""
+        self._check()
+        items = check_media(X, self.name, (2,), "audio")
+        if not items:
+            raise ValueError("audio encoder 'log-mel' got 0 clips; expected at least 1")
+        rows = [self._features(read_audio(item, int(self.sr), self.name, i)).ravel()
+                for i, item in enumerate(items)]
+        return np.stack(rows).astype(np.float32, copy=False)

@@ -85,7 +85,9 @@ def takes_features(tower: nn.Module) -> bool:
 def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.Module:
     """A tower from its spec: "mlp", "linear", "cnn", "temporal" (video rows of per-frame
     features: ``{"kind": "temporal", "frames": 20, "pool": "transformer"}``, see
-    :class:`~jointspace.models.deep.temporal.TemporalTower`), "minilm" (token rows of the
+    :class:`~jointspace.models.deep.temporal.TemporalTower`), "audio-cnn" (log-mel rows of
+    the ``log-mel`` encoder: ``{"kind": "audio-cnn", "mels": 64}``, see
+    :class:`~jointspace.models.deep.audio.AudioCNNTower`), "minilm" (token rows of the
     ``minilm-tokens`` encoder through all-MiniLM-L6-v2, its top layers fine-tuned: see
     :class:`~jointspace.models.deep.minilm.MiniLMTower`), a dict ``{"kind": ..., **options}``
     (e.g. ``{"kind": "minilm", "train_layers": 2}``), or an ``nn.Module`` (used as given: it
@@ -109,11 +111,15 @@ def build_tower(spec: Any, in_dim: int, out_dim: int, **mlp_options: Any) -> nn.
         from jointspace.models.deep.temporal import TemporalTower
 
         return TemporalTower(in_dim, out_dim, **options)
+    if spec == "audio-cnn":
+        from jointspace.models.deep.audio import AudioCNNTower
+
+        return AudioCNNTower(in_dim, out_dim, **options)
     if spec == "minilm":
         from jointspace.models.deep.minilm import MiniLMTower  # transformers loads on use
 
         return MiniLMTower(in_dim, out_dim, **options)
     raise ValueError(
         f"tower {spec!r}; expected 'mlp', 'linear', 'cnn', 'minilm', 'temporal' (a dict with "
-        "its frames), a dict or an nn.Module"
+        "its frames), 'audio-cnn', a dict or an nn.Module"
     )
