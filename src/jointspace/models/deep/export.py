@@ -150,7 +150,10 @@ def export_view(model: JointModel, view: str, example: np.ndarray, int8: bool = 
                               dynamic_axes={"features": {0: "batch"}, "embedding": {0: "batch"}},
                               opset_version=17, dynamo=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds
-        tower = type(getattr(module, "encoder", None) or module).__name__
+        tower = getattr(module, "encoder", None) or module
+        if isinstance(tower, nn.Sequential) and len(tower):  # a user's module + projection
+            tower = tower[0]
+        tower = type(tower).__name__
         raise ValueError(f"view {view!r}: its tower ({tower}) cannot be exported to ONNX "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     data = buffer.getvalue()
