@@ -18,7 +18,8 @@ DATASET = typer.Option(
     "training splits (tested on 'test').",
 )
 IMAGES = typer.Option(
-    None, help="Your images folder; the image paths in --captions are relative to it."
+    None, help="Your images folder (or videos, or audio files); the paths in --captions are "
+    "relative to it."
 )
 CAPTIONS = typer.Option(
     None, help="Your captions file (.csv, .tsv, .jsonl, .parquet): an image column, text column(s)."
@@ -27,7 +28,8 @@ TABLE = typer.Option(None, help="Your numeric table (.csv, .tsv, .parquet), with
 COLUMNS = typer.Option(
     None, help="Views of --table as view=column pattern, e.g. 'gene=gene_*,lipid=lip_*'."
 )
-IMAGE_COLUMN = typer.Option("image", help="Column of --captions holding image paths.")
+IMAGE_COLUMN = typer.Option(
+    "image", help="Column of --captions holding the image (video, audio) paths.")
 TEXT_COLUMNS = typer.Option(
     "caption", help="Text column(s) of --captions; several are joined: 'title,keywords'."
 )

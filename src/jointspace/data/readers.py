@@ -1,5 +1,5 @@
-"""Readers for your own folders: images or audio with a captions file. Every file is checked
-and broken rows are skipped, reported in ``meta["skipped"]`` and by a warning. (Numeric
+"""Readers for your own folders: images, video or audio with a captions file. Every file is
+checked and broken rows are skipped, reported in ``meta["skipped"]`` and by a warning. (Numeric
 tables and arrays: :mod:`jointspace.data.tables`.)
 """
 
@@ -19,6 +19,17 @@ from jointspace.data.multiview import MultiView
 
 PathLike = str | os.PathLike
 MISSING_TEXT = ("nan", "none", "null", "n/a")  # captions that are a missing value, not words
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+
+
+def media_kind(file: PathLike) -> str:
+    """The view a media file belongs to, by its extension: "video" (see
+    :data:`~jointspace.data.video_files.VIDEO_SUFFIXES`), "audio", else "image"."""
+    from jointspace.data.video_files import VIDEO_SUFFIXES
+
+    suffix = Path(file).suffix.lower()
+    return "video" if suffix in VIDEO_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES \
+        else "image"
 
 
 def _existing(path: PathLike, what: str) -> Path:
@@ -74,6 +85,23 @@ def _check_audio(file: Path) -> str | None:
     return f"audio too long: {too_long}" if too_long else None
 
 
+def _check_video(file: Path) -> str | None:
+    """None if PyAV decodes ``file``'s first frame within the header limits, else why not."""
+    from jointspace.data.video_files import read_video
+
+    try:
+        read_video(file, max_frames=1)
+    except Exception as e:  # any decoder failure means a broken file: reported, not raised
+        return f"unreadable video: {type(e).__name__}: {e}"
+    return None
+
+
+def _check_media(file: Path) -> str | None:
+    """The check of ``file``'s kind of media (see :func:`media_kind`)."""
+    checks = {"image": _check_image, "video": _check_video, "audio": _check_audio}
+    return checks[media_kind(file)](file)
+
+
 def _file_problem(file: Path, root: Path, allow_outside: bool,
                   check: Callable | None) -> str | None:
     """Why a caption file's row cannot use ``file`` (outside the folder, missing, bad name,
@@ -99,10 +127,12 @@ def _load_pairs(
     allow_outside: bool = False,
 ) -> MultiView:
     """Body of `from_folder` / `from_audio_folder`; ``columns`` = file, ``text_columns``
-    caption columns (joined by `_join_text`)[, label]."""
+    caption columns (joined by `_join_text`)[, label]. ``view`` "media": the view is named
+    by the files' kind (:func:`media_kind`), one kind per folder."""
     root_dir = Path(root).expanduser()
     if not root_dir.is_dir():
-        raise FileNotFoundError(f"{view} folder {str(root)!r} does not exist or is not a folder")
+        what = "image" if view == "media" else view
+        raise FileNotFoundError(f"{what} folder {str(root)!r} does not exist or is not a folder")
     path = _existing(captions, "captions file")
     root_dir = root_dir.resolve()
     records, skipped = read_records(path, columns)
@@ -155,6 +185,13 @@ def _load_pairs(
         meta["label_names"] = sorted({k[3] for k in kept})
         code = {n: i for i, n in enumerate(meta["label_names"])}
         labels = np.array([code[k[3]] for k in kept], dtype=np.int64)
+    if view == "media":
+        kinds = Counter(media_kind(k[1]) for k in kept)
+        if len(kinds) > 1:
+            found = ", ".join(f"{c} {kind} files" for kind, c in kinds.most_common())
+            raise ValueError(f"{str(path)!r} names {found}; expected one kind of media "
+                             "(images, video or audio) per folder")
+        view = next(iter(kinds))
     views = {view: [str(k[1]) for k in kept], "text": [k[2] for k in kept]}
     return MultiView(views, labels=labels, groups=np.array(groups), ids=np.array(ids), meta=meta)
 
@@ -170,28 +207,33 @@ def from_folder(
     separator: str | None = None,
     allow_outside: bool = False,
 ) -> MultiView:
-    """Image–caption pairs from a folder of images and a caption file.
+    """Image–caption pairs from a folder of images and a caption file; or video–caption or
+    audio–caption pairs, when the files are videos (.mp4, .webm, .mkv, .avi, .mov: a view
+    ``video``, each file's first frame decoded by PyAV) or audio (.wav, .flac, .ogg, .mp3:
+    a view ``audio``).
 
     Args:
-        images_dir: folder holding the images.
+        images_dir: folder holding the images (or videos, or audio files).
         captions: ``.csv`` / ``.tsv`` file with a header, ``.jsonl`` (one JSON object a
             line) or ``.parquet``, of rows (image file relative to ``images_dir``, caption).
             An image may have several captions: every caption is one sample.
-        image_column: the column of image paths, relative to ``images_dir`` (paths are
-            tried as ``images_dir / value``; messages show the paths tried).
+        image_column: the column of image (video, audio) paths, relative to ``images_dir``
+            (paths are tried as ``images_dir / value``; messages show the paths tried).
         caption_column: the caption column, or several (``["title", "keywords"]``) joined
             into one caption: "title. keywords" (a full stop added unless the part ends in
             punctuation; a missing or empty part is left out).
         label_column: optional column of class labels.
         separator: splits multi-value text cells (``"red|apple"`` with ``"|"``), whose
             values are joined by ", " in the caption.
-        check_images: decode every image once (Pillow open + load; SVG rendered by cairosvg)
-            and skip those that fail; with False only existence is checked.
+        check_images: decode every image once (Pillow open + load; SVG rendered by cairosvg;
+            a video's first frame; an audio file's header) and skip those that fail; with
+            False only existence is checked.
         allow_outside: accept paths that leave ``images_dir`` (``../x.png``, absolute paths,
             symlinks pointing outside); by default such rows are skipped and reported.
 
     Returns:
-        MultiView of the n usable rows: views ``image`` (n absolute paths) and ``text`` (n
+        MultiView of the n usable rows: views ``image`` (or ``video`` / ``audio``: n
+        absolute paths) and ``text`` (n
         captions); ``groups`` (n,) int, one id per image in order of first appearance; ``ids``
         (n,) ``"<image>#<k>"``, the k-th usable caption (from 0) of that image; ``labels``
         (n,) int codes into ``meta["label_names"]`` (sorted) if ``label_column``. Skipped rows
@@ -202,14 +244,15 @@ def from_folder(
 
     Raises:
         FileNotFoundError: ``images_dir`` or ``captions`` does not exist.
-        ValueError: unknown extension, a named column not in the header, no usable row.
+        ValueError: unknown extension, a named column not in the header, no usable row,
+            files of several kinds (images and videos).
     """
     texts = [caption_column] if isinstance(caption_column, str) else list(caption_column)
     if not texts:
         raise ValueError("caption_column is empty; expected a column name or a list of them")
     columns = [image_column, *texts] + ([label_column] if label_column else [])
-    check = _check_image if check_images else None
-    return _load_pairs(images_dir, captions, "image", columns, check, len(texts), separator,
+    check = _check_media if check_images else None
+    return _load_pairs(images_dir, captions, "media", columns, check, len(texts), separator,
                        allow_outside)
 
 
