@@ -156,3 +156,28 @@ def test_log_mel_reads_files_and_names_bad_options(tmp_path):
         make_encoder("log-mel", fmax=9000).transform([wave])
     with pytest.raises(FileNotFoundError, match="nope.wav"):
         make_encoder("log-mel").transform([str(tmp_path / "nope.wav")])
+
+
+@needs_tools
+@pytest.mark.slow
+def test_fit_from_the_cli_on_audio_and_text_uses_the_measured_defaults(tmp_path):
+    """``--views audio,text`` on openclipart-speech: the audio encoder and tower measured
+    best (pipeline/chains.py), not the image–text defaults of the dataset's first views."""
+    import json
+    import subprocess
+    import sys
+
+    from jointspace.pipeline import Pipeline
+    from jointspace.pipeline.chains import AUDIO_TOWER, DEFAULT_ENCODERS
+
+    exe = str(Path(sys.executable).with_name("jointspace"))
+    proc = subprocess.run(
+        [exe, "fit", "--dataset", "openclipart-speech:n=24", "--views", "audio,text",
+         "--epochs", "2", "--out", str(tmp_path / "p"), "--json"],
+        capture_output=True, text=True, timeout=600)  # the user's cache: renders, 48 clips
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["views"] == ["audio", "text"] and summary["model"] == "dual-encoder"
+    assert summary["encoders"]["audio"] == DEFAULT_ENCODERS["audio"]
+    assert Pipeline.load(tmp_path / "p").model.tower == [AUDIO_TOWER, "linear"]
+    assert 0 <= summary["test"]["retrieval"]["audio→text"]["R@10"] <= 100

@@ -108,7 +108,8 @@ def fit(
     source = DataSource.from_options(locals())
     check_out_dir(out)
     data, test = source.load()
-    spec, defaults = (model, {}) if model else default_model(data)
+    chosen = data.select(split_names(views)) if views else data  # the defaults of these
+    spec, defaults = (model, {}) if model else default_model(chosen)
     given = model_params(
         epochs, batch_size, lr, hidden, activation, input_noise, weight_decay, device, missing
     )

@@ -204,7 +204,8 @@ def load_openclipart_speech(
         image (byte-identical SVGs one group), so an image's clips share a group;
         ``labels``: category codes into ``meta["label_names"]``; ``ids`` 0 … n·variants − 1;
         ``meta``: ``voices`` and ``spoken`` (per row, indexed by ids), ``captions`` (per
-        row), ``source`` (the openclipart ids), ``espeak``, ``cache`` (clips made now).
+        row), ``openclipart_ids`` (per row), ``source`` (the clips folder), ``espeak``,
+        ``cache`` (clips made now).
 
     Raises:
         FileNotFoundError: espeak-ng or OpenClipArt is not installed (names the package).
@@ -276,7 +277,7 @@ def load_openclipart_speech(
         groups=groups.astype(np.int64),
         meta={"label_names": images.meta["label_names"], "size": int(size),
               "voices": [voice for _, voice, _ in rows], "spoken": spoken,
-              "captions": captions, "source": images.ids[picks], "espeak": version,
-              "variants": int(variants), "seed": int(seed),
+              "captions": captions, "openclipart_ids": images.ids[picks], "espeak": version,
+              "variants": int(variants), "seed": int(seed), "source": str(folder),
               "cache": {"dir": str(folder), "made": len(todo)}},
     )

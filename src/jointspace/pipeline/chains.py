@@ -103,7 +103,8 @@ def default_model(data: MultiView) -> tuple[str, dict[str, Any]]:
     """The model a user gets when naming none, as (spec, default parameters that the user's
     own options override): the dual encoder for raw image–caption data (its settings measured
     best on OpenClipArt, see the README), and with a temporal tower for video–caption data
-    (measured on moving-mnist-captions), CCA otherwise."""
+    (measured on moving-mnist-captions) or its audio tower for audio–caption data (measured
+    on openclipart-speech), CCA otherwise."""
     raw = {v for v in data.view_names if not data.is_numeric(v)}
     if {"image", "text"} <= raw:
         return "dual-encoder", dict(IMAGE_TEXT_DEFAULTS)
@@ -111,6 +112,10 @@ def default_model(data: MultiView) -> tuple[str, dict[str, Any]]:
         towers = [VIDEO_TOWER if v == "video" else "linear"
                   for v in data.view_names if v in ("video", "text")]
         return "dual-encoder", {**VIDEO_TEXT_DEFAULTS, "tower": towers}
+    if {"audio", "text"} <= raw:  # spoken clips and their words (openclipart-speech)
+        towers = [AUDIO_TOWER if v == "audio" else "linear"
+                  for v in data.view_names if v in ("audio", "text")]
+        return "dual-encoder", {**AUDIO_TEXT_DEFAULTS, "tower": towers}
     return "cca", {}
 
 
@@ -120,6 +125,10 @@ IMAGE_TEXT_DEFAULTS = {"loss": "infonce", "n_components": 512, "hidden": (2048,)
 #: moving-mnist-captions table: the temporal convolution led R@1 and direction accuracy)
 VIDEO_TOWER = {"kind": "temporal", "frames": 20, "pool": "conv"}
 VIDEO_TEXT_DEFAULTS = {"n_components": 128, "epochs": 60, "batch_size": 256}
+#: the audio tower and the dual encoder's settings for audio–caption data (the README's
+#: openclipart-speech table, benchmarks/bench_audio.py)
+AUDIO_TOWER = "mlp"
+AUDIO_TEXT_DEFAULTS = {"n_components": 128, "epochs": 30, "batch_size": 256}
 
 
 def spec_of(encoder: Encoder) -> str:
