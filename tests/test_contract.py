@@ -24,6 +24,13 @@ from jointspace.models.deep import (
 )
 
 TINY_DEEP = {"hidden": (16,), "training": {"epochs": 2, "batch_size": 64, "progress": False}}
+#: the video and audio towers read frame-major rows: a digit half's 14 rows of 28 pixels as
+#: 14 frames (14 × 28 = 392 columns, the width every view is tiled to in the sklearn checks)
+FRAME_WIDTH = 392
+VIDEO_TOWER = {"kind": "temporal", "frames": 14, "pool": "transformer", "width": 8, "heads": 2,
+               "layers": 1}
+TINY_FRAMES = {"training": {"epochs": 1, "batch_size": 64, "progress": False}}
+AUDIO_TOWER = {"kind": "audio-cnn", "mels": 28, "channels": [4], "width": 8}
 ALL = [
     CCA(3, reg=1e-3),
     PLS(3),
@@ -35,8 +42,15 @@ ALL = [
     ContrastiveDualEncoder(3, **TINY_DEEP),
     MultimodalVAE(3, **TINY_DEEP),
     SplitAutoencoder(3, **TINY_DEEP),
+    ContrastiveDualEncoder(3, tower=VIDEO_TOWER, **TINY_FRAMES),
+    ContrastiveDualEncoder(3, tower=AUDIO_TOWER, **TINY_FRAMES),
 ]
-IDS = [type(m).__name__ for m in ALL]
+IDS = [type(m).__name__ for m in ALL[:-2]] + ["VideoTowers", "AudioTowers"]
+
+
+def _frame_tower(model) -> bool:
+    """Whether the model's towers read frame-major rows of a fixed width."""
+    return isinstance(getattr(model, "tower", None), dict)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +67,8 @@ class SingleMatrixAdapter(TransformerMixin, BaseEstimator):
     The columns of X are split into two views (first half, second half; a single column is
     used for both); ``transform`` returns the two joint-space embeddings side by side.
     n_components is clipped to the smaller view so that any X the checks make is valid.
+    For towers that read frame-major rows of a fixed width, each view's columns are tiled
+    to ``FRAME_WIDTH``.
     """
 
     def __init__(self, model=None):
@@ -60,12 +76,17 @@ class SingleMatrixAdapter(TransformerMixin, BaseEstimator):
 
     def _views(self, X):
         half = max(1, X.shape[1] // 2)
-        return [X[:, :half], X[:, half:] if X.shape[1] > 1 else X]
+        views = [X[:, :half], X[:, half:] if X.shape[1] > 1 else X]
+        if _frame_tower(self.model):
+            views = [np.tile(v, -(-FRAME_WIDTH // v.shape[1]))[:, :FRAME_WIDTH] for v in views]
+        return views
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64)
         views = self._views(X)
-        k = min(self.model.n_components, *(v.shape[1] for v in views))
+        k = self.model.n_components
+        if not _frame_tower(self.model):  # a tower projects to any width
+            k = min(k, *(v.shape[1] for v in views))
         self.model_ = clone(self.model).set_params(n_components=k).fit(views)
         return self
 
