@@ -2,7 +2,8 @@
 (truncations, bit flips, insertions, deletions, interesting values, with a bias to the
 header), and files built field by field with random header values — image sizes far past
 the pixel limit (decompression bombs), impossible bit depths, sample rates and channel
-counts — in PNG, JPEG, GIF, WebP, BMP, TIFF, SVG and WAV."""
+counts — in PNG, JPEG, GIF, WebP, BMP, TIFF, SVG and WAV; and mutated MP4, WebM and AVI
+clips."""
 
 from __future__ import annotations
 
@@ -314,3 +315,29 @@ WAV_SEEDS = [wav_bytes(16000, 1, 16, 1, 1600), wav_bytes(44100, 2, 16, 1, 2000),
 def wav_inputs() -> st.SearchStrategy[bytes]:
     return st.one_of(st.sampled_from(WAV_SEEDS).flatmap(lambda s: mutated(s, header=44)),
                      wav_built(), wav_built().flatmap(lambda s: mutated(s, header=44)))
+
+
+VIDEO_CODECS = {"mp4": "libx264", "webm": "libvpx-vp9", "avi": "mpeg4"}
+
+
+@functools.cache
+def video_seed(ext: str) -> bytes:
+    """A valid 8-frame 32 × 32 clip of a moving square in the container ``ext``."""
+    import tempfile
+    from pathlib import Path
+
+    from jointspace.data.video_files import write_video
+
+    frames = np.zeros((8, 32, 32), np.uint8)
+    for t in range(8):
+        frames[t, 10:16, 2 + 3 * t : 8 + 3 * t] = 255
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / f"seed.{ext}", frames, codec=VIDEO_CODECS[ext])
+        return path.read_bytes()
+
+
+def video_inputs(ext: str) -> st.SearchStrategy[bytes]:
+    """Byte-level mutations of a valid clip (header-biased), and a few raw byte strings."""
+    return st.one_of(mutated(video_seed(ext), header=256, max_ops=4),
+                     mutated(video_seed(ext), header=4096, max_ops=8),
+                     st.binary(min_size=0, max_size=256))

@@ -90,6 +90,10 @@ def _warm_up() -> None:
         sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
         make_encoder("mfcc").fit([wav]).transform([wav])
+        from jointspace.data.video_files import write_video
+
+        clip = write_video(os.path.join(tmp, "a.mp4"), np.zeros((4, 16, 16), np.uint8))
+        make_encoder("video-frames:size=16").fit([str(clip)]).transform([str(clip)])
         for spec in ("hog", "color-hist", "pixels"):
             make_encoder(spec).fit([png]).transform([png])
 

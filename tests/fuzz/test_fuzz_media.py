@@ -1,14 +1,24 @@
-"""Fuzz corpus of image and audio files: each malformed file goes through the folder reader
-(which must keep the good row and skip or keep the fuzzed one, never raise) and through the
-image encoders (HOG, colour histograms, pixels) or the MFCC audio encoder (finite features,
-or one clear error naming the file). See :mod:`fuzz_oracle` for the pass criteria."""
+"""Fuzz corpus of image, audio and video files: each malformed file goes through the folder
+reader (which must keep the good row and skip or keep the fuzzed one, never raise) and
+through the image encoders (HOG, colour histograms, pixels), the audio encoders (MFCC,
+log-mel) or the video-frames encoder (finite features, or one clear error naming the file).
+See :mod:`fuzz_oracle` for the pass criteria."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from fuzz_media import big_png, image_inputs, jpeg_claiming, svg_inputs, wav_bytes, wav_inputs
+from fuzz_media import (
+    big_png,
+    image_inputs,
+    jpeg_claiming,
+    svg_inputs,
+    video_inputs,
+    video_seed,
+    wav_bytes,
+    wav_inputs,
+)
 from fuzz_oracle import Tally, fuzz_settings
 from hypothesis import example, given
 from PIL import Image
@@ -16,6 +26,7 @@ from PIL import Image
 #: inputs per category in the default run; the slow run multiplies them by SLOW_FACTOR
 IMAGES = {"png": 80, "jpeg": 60, "gif": 40, "webp": 40, "bmp": 40, "tiff": 40}
 SVG, WAV = 60, 120
+VIDEOS = {"mp4": 40, "webm": 30, "avi": 30}
 SLOW_FACTOR = 4
 ENCODERS = ["hog", "color-hist", "pixels"]
 EXTS = {"jpeg": "jpg"}
@@ -102,6 +113,37 @@ def fuzz_audio(worker, tmp_path: Path, n: int) -> None:
 
 def test_malformed_wav(worker, tmp_path):
     fuzz_audio(worker, tmp_path, WAV)
+
+
+def fuzz_video(worker, tmp_path: Path, ext: str, n: int) -> None:
+    """A folder holding a good clip and the fuzzed one (read as a video view), then the
+    video-frames encoder on the fuzzed clip."""
+    root, captions = media_folder(tmp_path, ext, video_seed(ext), f"good.{ext}")
+    path = root / f"fuzzed.{ext}"
+    tally = Tally(f"video/{ext}")
+
+    @fuzz_settings(n)
+    @given(video_inputs(ext))
+    def run(data: bytes) -> None:
+        path.write_bytes(data)
+        task = {"kind": "image", "root": str(root), "captions": str(captions),
+                "expect": ["good"], "path": str(path), "fine": str(root / f"good.{ext}"),
+                "encoders": ["video-frames:size=16"]}
+        tally.check(worker, task, [path.name], data)
+
+    run()
+    tally.finish(n)
+
+
+@pytest.mark.parametrize("ext", sorted(VIDEOS))
+def test_malformed_video(worker, tmp_path, ext):
+    fuzz_video(worker, tmp_path, ext, VIDEOS[ext])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ext", sorted(VIDEOS))
+def test_malformed_video_full(worker, tmp_path, ext):
+    fuzz_video(worker, tmp_path, ext, VIDEOS[ext] * SLOW_FACTOR)
 
 
 @pytest.mark.slow
