@@ -141,3 +141,18 @@ def test_anchor_leaves_out_the_pairs_without_it_and_saves(tmp_path):
                                anchored.transform_view("c", views["c"]), atol=1e-6)
     with pytest.raises(ValueError, match=r"anchor='d' is not a view.*'a', 'b', 'c'"):
         ContrastiveDualEncoder(16, anchor="d", training=options).fit(views)
+
+
+def test_dgcca_fits_when_no_row_has_every_view():
+    """DGCCA's linear head is fitted on the complete rows; with none (two views never in one
+    row) it is fitted on every row, the outputs a row lacks filled by ridge regression."""
+    from jointspace.models.deep import DGCCA
+
+    data = load_dataset("uci-mfeat")
+    names = ["fou", "pix", "kar"]
+    mv = MultiView({v: data[v][:600] for v in names}, labels=data.labels[:600])
+    split = _no_first_last_pairs(mv, names)
+    model = DGCCA(4, hidden=(32,), training={"epochs": 3, "progress": False}).fit(split)
+    Z = model.transform(MultiView({v: data[v][600:800] for v in names}))
+    assert all(z.shape == (200, 4) and np.isfinite(z).all() for z in Z)
+    assert len(model.head_weights_) == 3

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jointspace.data.multiview import MultiView
 from jointspace.losses.adversarial import AlignmentTerms
 from jointspace.models.base import JointModel
 from jointspace.models.constraints import (
@@ -289,8 +290,9 @@ class DeepCorrelationModel(DeepJointModel):
         return int(self.out_dim or self.n_components)
 
     @abstractmethod
-    def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
-        """The linear model fitted on the towers' outputs (complete rows)."""
+    def _fit_head(self, outputs: list[np.ndarray] | MultiView) -> JointModel:
+        """The linear model fitted on the towers' outputs: a list (complete rows), or a
+        MultiView whose mask marks the views rows lack (see :meth:`_fit_head_on`)."""
 
     def _fit_arrays(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
         if self.out_dim is not None and self.out_dim < self.n_components:
@@ -308,9 +310,16 @@ class DeepCorrelationModel(DeepJointModel):
         self._fit_head_on(arrays, mask)
 
     def _fit_head_on(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        """Fit the linear head on the towers' outputs of the complete rows; when fewer than
+        k + 1 rows have every view (e.g. two views never observed together), on every row,
+        the outputs a row lacks filled by ridge regression from those it has."""
         complete = mask.all(axis=1)
-        outputs = [self._encode(i, a[complete]) for i, a in enumerate(arrays)]
-        head = self._fit_head(outputs)
+        if complete.sum() > self.n_components:
+            head = self._fit_head([self._encode(i, a[complete]) for i, a in enumerate(arrays)])
+        else:
+            outputs = {f"view{i}": np.where(m[:, None], self._encode(i, a), np.nan)
+                       for i, (a, m) in enumerate(zip(arrays, mask.T))}
+            head = self._fit_head(MultiView(outputs, mask=mask))
         self.head_weights_, self.head_means_ = head.weights_, head.means_
         self.canonical_correlations_ = head.canonical_correlations_
         self.n_components_ = head.n_components_

@@ -11,6 +11,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
+from jointspace.data.multiview import MultiView
 from jointspace.losses import CCALoss, GCCALoss, ReconstructionLoss
 from jointspace.models.base import JointModel
 from jointspace.models.constraints import NON_NEGATIVE
@@ -162,5 +163,6 @@ class DGCCA(DeepCorrelationModel):
             self._towers(dims), self.n_components, self.reg, self.training_options.input_noise
         )
 
-    def _fit_head(self, outputs: list[np.ndarray]) -> JointModel:
-        return GCCA(self.n_components, reg=self.head_reg).fit(outputs)
+    def _fit_head(self, outputs: list[np.ndarray] | MultiView) -> JointModel:
+        missing = "model" if isinstance(outputs, MultiView) else None  # rows lacking views
+        return GCCA(self.n_components, reg=self.head_reg, missing=missing).fit(outputs)
