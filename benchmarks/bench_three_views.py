@@ -5,10 +5,12 @@ What it measures
 ----------------
 ``load_dataset("openclipart-speech")`` (2,000 OpenClipArt images, each title spoken by
 espeak-ng in 2 voices), split 80 / 20 by image (seed 0). Views: audio (``mfcc``), text
-(``minilm``) and image (``efficientnet+hog+color-hist``). In training, half of the images
-(drawn by group, seed 0) keep their picture and title but lose their clips, the other half
-keep their clips and title but lose their picture: no training row holds both a clip and an
-image, so audio and image meet only through text. Models:
+(``minilm``) and image (``efficientnet+hog+color-hist``). In training, each image's first row
+keeps its picture and title but loses its clip, its second row keeps its clip and title but
+loses the picture:
+no training row holds both a clip and an image, so audio and image meet only through text.
+(Masking whole images instead — half the images without clips, half without pictures — gave
+the dual encoder audio → image R@1 1.9 / R@10 5.9: half the pairs of each kind.) Models:
 
 * the N-tower dual encoder anchored on text (``anchor="text"``; with this split every pair
   of views gives the same model) — MLP towers on audio and image, a projection on MiniLM;
@@ -52,14 +54,15 @@ DIRECTIONS = (("audio", "image"), ("text", "audio"), ("text", "image"))
 console = Console()
 
 
-def without_audio_image_pairs(train: MultiView, seed: int = 0) -> MultiView:
-    """``train`` with, per image (group), either its clips or its picture masked."""
-    groups = np.unique(train.groups)
-    rng = np.random.default_rng(seed)
-    no_audio = np.isin(train.groups, rng.choice(groups, len(groups) // 2, replace=False))
+def without_audio_image_pairs(train: MultiView) -> MultiView:
+    """``train`` with no row holding both a clip and a picture: each image's first row keeps
+    its picture and title (clip masked), its other rows keep their clip and title (picture
+    masked)."""
+    first = np.zeros(train.n_samples, dtype=bool)
+    first[np.unique(train.groups, return_index=True)[1]] = True
     mask = np.ones((train.n_samples, 3), dtype=bool)
-    mask[no_audio, 0] = False
-    mask[~no_audio, 2] = False
+    mask[first, 0] = False
+    mask[~first, 2] = False
     arrays = {v: np.where(mask[:, [i]], train[v], np.nan) for i, v in enumerate(VIEWS)}
     return MultiView(arrays, mask=mask, groups=train.groups, labels=train.labels)
 
