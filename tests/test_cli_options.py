@@ -9,6 +9,7 @@ every constructor parameter of every model in the factory.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -218,3 +219,54 @@ def test_a_reg_per_view_in_the_spec(catch_model, table, tmp_path):
 def test_a_checkpoint_dir_path_in_the_spec_stays_a_path(catch_model, table, tmp_path):
     model = built("fit", table, tmp_path / "out", "--model", "dcca:checkpoint_dir=runs/dcca")
     assert model.training["checkpoint_dir"] == "runs/dcca"
+
+
+# ------------------------------------------------------------------ the data options
+DATA_COMMANDS = ["fit", "eval", "bench", "audit", "classify", "predict", "export"]
+DATA_FLAGS = ["--dataset", "--images", "--captions", "--table", "--columns", "--image-column",
+              "--text-columns", "--label-column", "--separator", "--allow-outside-paths"]
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_every_command_reading_data_lists_the_ten_data_options_in_order(command):
+    """`@data_source_options` puts the ten options on each command, in one order; the
+    `source` parameter they make is not an option."""
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    listed = re.findall(r"^│[\s*]*(--[\w-]+)", result.output, flags=re.M)  # option rows
+    assert [flag for flag in listed if flag in DATA_FLAGS] == DATA_FLAGS, listed
+    assert "--source" not in listed
+    for default in ("[default: image]", "[default: caption]"):
+        assert default in result.output
+
+
+def test_the_data_options_reach_the_command_as_one_data_source():
+    import typer
+
+    from jointspace.cli.common import user_errors
+    from jointspace.cli.data_source import DataSource, data_source_options
+
+    seen = {}
+    tiny = typer.Typer()
+
+    @tiny.command()
+    @user_errors
+    @data_source_options
+    def show(name: str = typer.Argument(...), *, source: DataSource,
+             top: int = typer.Option(3)):
+        seen.update(name=name, source=source, top=top)
+
+    @tiny.command()
+    def other() -> None:  # two commands: `show` is then a subcommand, as in `jointspace`
+        pass
+
+    result = CliRunner().invoke(tiny, [
+        "show", "x", "--table", "t.csv", "--columns", "a=a_*", "--separator", "|",
+        "--allow-outside-paths", "--top", "5"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"name": "x", "top": 5, "source": DataSource(
+        table="t.csv", columns="a=a_*", separator="|", allow_outside=True)}
+    assert CliRunner().invoke(tiny, ["show", "y"]).exit_code == 0
+    assert seen["source"] == DataSource()  # the defaults: image, caption, nothing named
+    show(name="z", source=DataSource(dataset="mnist"), top=1)  # a Python caller's source
+    assert (seen["name"], seen["source"], seen["top"]) == ("z", DataSource(dataset="mnist"), 1)

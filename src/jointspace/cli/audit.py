@@ -8,19 +8,7 @@ from typing import Any
 import typer
 
 from jointspace.cli.common import app, console, print_json, user_errors
-from jointspace.cli.data_source import (
-    ALLOW_OUTSIDE,
-    CAPTIONS,
-    COLUMNS,
-    DATASET,
-    IMAGE_COLUMN,
-    IMAGES,
-    LABEL_COLUMN,
-    SEPARATOR,
-    TABLE,
-    TEXT_COLUMNS,
-    DataSource,
-)
+from jointspace.cli.data_source import DataSource, data_source_options
 
 SPLITS = ("all", "train", "test")
 
@@ -71,18 +59,11 @@ def _shown(item: Any, width: int = 70) -> str:
 
 @app.command()
 @user_errors
+@data_source_options
 def audit(
     pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `fit`."),
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     split: str = typer.Option(
         "all", help="Which pairs: all (default), train (those the pipeline was fitted on) or "
         "test (its held-out split); train/test need the pipeline's own data or a built-in set "
@@ -119,7 +100,6 @@ def audit(
         raise ValueError(f"--shuffle-fraction is {shuffle_fraction}; expected a number in (0, 1)")
     pipe = Pipeline.load(pipeline_dir)
     pipe.cache_dir = cache_dir
-    source = DataSource.from_options(locals())
     rows, source = audit_rows(pipe, source, split, pipeline_dir)
     pair = pipe.view_names[:2]
     for view in pair:

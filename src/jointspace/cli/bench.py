@@ -25,36 +25,16 @@ from jointspace.cli.common import (
     split_names,
     user_errors,
 )
-from jointspace.cli.data_source import (
-    ALLOW_OUTSIDE,
-    CAPTIONS,
-    COLUMNS,
-    DATASET,
-    IMAGE_COLUMN,
-    IMAGES,
-    LABEL_COLUMN,
-    SEPARATOR,
-    TABLE,
-    TEXT_COLUMNS,
-    TRAIN_GROUPS,
-    DataSource,
-)
+from jointspace.cli.data_source import TRAIN_GROUPS, DataSource, data_source_options
 
 
 # --------------------------------------------------------------------------- bench
 @app.command()
 @user_errors
+@data_source_options
 def bench(
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     models: str = typer.Option(
         "cca,pls,kcca",
         help="Comma-separated model names, each with optional options: "
@@ -114,7 +94,6 @@ def bench(
 
     map_names = check_maps(maps)  # a bad name fails now, not after the fits
     names = split_names(models) or []
-    source = DataSource.from_options(locals())
     data, test = source.load()
     dataset = source.name
     params = model_params(

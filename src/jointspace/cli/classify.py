@@ -20,36 +20,17 @@ from jointspace.cli.common import (
     split_names,
     user_errors,
 )
-from jointspace.cli.data_source import (
-    ALLOW_OUTSIDE,
-    CAPTIONS,
-    COLUMNS,
-    DATASET,
-    IMAGE_COLUMN,
-    IMAGES,
-    LABEL_COLUMN,
-    SEPARATOR,
-    TABLE,
-    TEXT_COLUMNS,
-    DataSource,
-)
+from jointspace.cli.data_source import DataSource, data_source_options
 
 TASKS = ("classify", "regress")
 
 
 @app.command()
 @user_errors
+@data_source_options
 def classify(
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     task: str = typer.Option("classify", help="classify (labels are classes) or regress "
                              "(labels are numbers)."),
     fusion: str = typer.Option(None, help="Fusion module: early, late, hierarchical, hybrid, "
@@ -84,7 +65,6 @@ def classify(
 
     if task not in TASKS:
         raise ValueError(f"--task is {task!r}; expected one of {', '.join(TASKS)}")
-    source = DataSource.from_options(locals())
     check_out_dir(out)
     data, test = source.load()
     head_cls = FusionClassifier if task == "classify" else FusionRegressor
@@ -123,18 +103,11 @@ def classify(
 
 @app.command()
 @user_errors
+@data_source_options
 def predict(
     pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `classify`."),
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     limit: int = typer.Option(20, help="Rows shown in the table (--json gives all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -145,7 +118,6 @@ def predict(
 
     pipe = Pipeline.load(pipeline_dir)
     pipe.cache_dir = cache_dir
-    source = DataSource.from_options(locals())
     if not source.given:
         raise ValueError("name the data to predict on (--table, --images/--captions or "
                          "--dataset)")

@@ -1,8 +1,13 @@
 """Where a command's data comes from: a built-in dataset, or your own images folder with a
-captions file, or your own numeric table. Shared by `fit`, `eval`, `bench` and `encode`."""
+captions file, or your own numeric table. :func:`data_source_options` gives a command the ten
+data options (``fit``, ``eval``, ``bench``, ``audit``, ``classify``, ``predict``, ``export``);
+``index build`` takes a few of them (the option constants)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -61,12 +66,6 @@ class DataSource:
     label_column: str | None = None
     separator: str | None = None
     allow_outside: bool = False
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> DataSource:
-        """The data source of a command whose options carry the field names (its
-        ``locals()``): every command declares the same data options, read here once."""
-        return cls(**{f.name: options[f.name] for f in fields(cls)})
 
     @property
     def given(self) -> bool:
@@ -170,6 +169,60 @@ class DataSource:
             if key in out:
                 out[key] = str(Path(out[key]).expanduser().resolve())
         return out
+
+
+# The data options in the order `--help` shows them: (parameter name = DataSource field, type,
+# option). The types are real ones, not strings, so typer needs to resolve nothing.
+DATA_OPTIONS: tuple[tuple[str, type, Any], ...] = (
+    ("dataset", str, DATASET),
+    ("images", str, IMAGES),
+    ("captions", str, CAPTIONS),
+    ("table", str, TABLE),
+    ("columns", str, COLUMNS),
+    ("image_column", str, IMAGE_COLUMN),
+    ("text_columns", str, TEXT_COLUMNS),
+    ("label_column", str, LABEL_COLUMN),
+    ("separator", str, SEPARATOR),
+    ("allow_outside", bool, ALLOW_OUTSIDE),
+)
+assert [name for name, _, _ in DATA_OPTIONS] == [f.name for f in fields(DataSource)]
+
+
+def data_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the data options: its keyword-only parameter ``source: DataSource``
+    becomes, on the command line, the ten options of :data:`DATA_OPTIONS` (in its place, so
+    ``--help`` lists them where ``source`` stands), and the command is called with the
+    :class:`DataSource` they make.
+
+    Put it below ``@app.command()`` (and below ``@user_errors``): typer reads the signature
+    and type hints this sets on the wrapper.
+    """
+    signature = inspect.signature(func)
+    params = list(signature.parameters.values())
+    names = [p.name for p in params]
+    if "source" not in names:
+        raise TypeError(f"{func.__name__} needs a parameter `source: DataSource`")
+    clash = sorted(set(names) & {name for name, _, _ in DATA_OPTIONS})
+    if clash:
+        raise TypeError(f"{func.__name__} declares data options itself: {', '.join(clash)}")
+    at = names.index("source")
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                               annotation=kind) for name, kind, option in DATA_OPTIONS]
+    after = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params[at + 1:]]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "source" not in kwargs:  # typer passes the options; a caller may pass a source
+            defaults = asdict(DataSource())
+            kwargs["source"] = DataSource(**{name: kwargs.pop(name, defaults[name])
+                                             for name, _, _ in DATA_OPTIONS})
+        return func(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*params[:at], *added, *after])
+    annotations = {k: v for k, v in func.__annotations__.items() if k != "source"}
+    wrapper.__annotations__ = {**annotations, **{name: kind for name, kind, _ in DATA_OPTIONS}}
+    return wrapper
 
 
 def report_skipped(data: Any, show: int = 3) -> None:

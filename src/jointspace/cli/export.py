@@ -6,19 +6,7 @@ from __future__ import annotations
 import typer
 
 from jointspace.cli.common import app, check_out_dir, console, split_names, user_errors
-from jointspace.cli.data_source import (
-    ALLOW_OUTSIDE,
-    CAPTIONS,
-    COLUMNS,
-    DATASET,
-    IMAGE_COLUMN,
-    IMAGES,
-    LABEL_COLUMN,
-    SEPARATOR,
-    TABLE,
-    TEXT_COLUMNS,
-    DataSource,
-)
+from jointspace.cli.data_source import DataSource, data_source_options
 
 VIEWS = typer.Option(None, "--view", help="A view to export (repeat, or 'text,image'; "
                      "default: all).")
@@ -26,6 +14,7 @@ VIEWS = typer.Option(None, "--view", help="A view to export (repeat, or 'text,im
 
 @app.command()
 @user_errors
+@data_source_options
 def export(
     pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `fit`."),
     out: str = typer.Option(..., "--out", help="The export's directory (a new pipeline)."),
@@ -36,16 +25,8 @@ def export(
     probes: int = typer.Option(64, help="Real items per view the export is checked on."),
     min_cosine: float = typer.Option(
         None, help="Least cosine per probe item to the original (default 0.999; int8 0.99)."),
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
 ):
     """Export a pipeline to ONNX: its encoders (minilm, efficientnet) and the model's towers
     become ONNX files inside OUT, checked against the original on real items (those of the
@@ -57,7 +38,6 @@ def export(
 
     check_out_dir(out)
     pipe = Pipeline.load(pipeline_dir)
-    source = DataSource.from_options(locals())
     if not source.given:
         recorded = pipe.manifest_.get("metadata", {}).get("data")
         if not recorded:

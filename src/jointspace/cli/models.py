@@ -25,20 +25,7 @@ from jointspace.cli.common import (
     split_names,
     user_errors,
 )
-from jointspace.cli.data_source import (
-    ALLOW_OUTSIDE,
-    CAPTIONS,
-    COLUMNS,
-    DATASET,
-    IMAGE_COLUMN,
-    IMAGES,
-    LABEL_COLUMN,
-    SEPARATOR,
-    TABLE,
-    TEXT_COLUMNS,
-    TRAIN_GROUPS,
-    DataSource,
-)
+from jointspace.cli.data_source import TRAIN_GROUPS, DataSource, data_source_options
 
 RELEVANCE_OPTION = typer.Option(
     None,
@@ -50,17 +37,10 @@ RELEVANCE_OPTION = typer.Option(
 # --------------------------------------------------------------------------- fit / eval
 @app.command()
 @user_errors
+@data_source_options
 def fit(
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     model: str = typer.Option(
         None,
         help="Model spec, e.g. cca, dcca, dual-encoder:loss=siglip (default: the measured best "
@@ -105,7 +85,6 @@ def fit(
     from jointspace.models.factory import make_model
     from jointspace.pipeline import Pipeline, default_encoders, default_model
 
-    source = DataSource.from_options(locals())
     check_out_dir(out)
     data, test = source.load()
     chosen = data.select(split_names(views)) if views else data  # the defaults of these
@@ -154,18 +133,11 @@ def fit(
 
 @app.command("eval")
 @user_errors
+@data_source_options
 def evaluate_cmd(
     pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `fit`."),
-    dataset: str = DATASET,
-    images: str = IMAGES,
-    captions: str = CAPTIONS,
-    table: str = TABLE,
-    columns: str = COLUMNS,
-    image_column: str = IMAGE_COLUMN,
-    text_columns: str = TEXT_COLUMNS,
-    label_column: str = LABEL_COLUMN,
-    separator: str = SEPARATOR,
-    allow_outside: bool = ALLOW_OUTSIDE,
+    *,
+    source: DataSource,
     relevance: str = RELEVANCE_OPTION,
     cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -177,7 +149,6 @@ def evaluate_cmd(
 
     pipe = Pipeline.load(pipeline_dir)
     pipe.cache_dir = cache_dir
-    source = DataSource.from_options(locals())
     recorded = pipe.manifest_.get("metadata", {})
     if source.given:
         data, test = source.load()
