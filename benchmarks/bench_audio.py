@@ -1,5 +1,5 @@
 """Text ↔ audio retrieval on openclipart-speech (issue 13, item 1): the log-mel CNN tower
-against the MFCC + MLP baseline, and audio → image through text in a three-tower space.
+against the MFCC + MLP baseline (audio → image through text: ``bench_three_views.py``).
 
 What it measures
 ----------------
@@ -16,11 +16,6 @@ trained linear projection on the frozen vectors); clips through
 The dual encoder (InfoNCE, k 128, batches of 256) trains on the training pairs; reported on
 the test rows, under the project's caption relevance (a query's relevant items: the same
 title, or the same image): text → audio and audio → text R@1 / R@10 (%).
-
-Three towers (``--three``, on by default): audio, text and image (``efficientnet+hog+
-color-hist`` features, MLP tower) in one space, trained with text as the anchor (``anchor=
-"text"``: audio–text and image–text pairs only, never audio with image); audio → image is
-then retrieved through the shared space (instance relevance: the image the clip describes).
 
 Run (from the repository root)::
 
@@ -41,8 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jointspace import MultiView, load_dataset, train_test_split
-from jointspace.encoders import encode_cached, make_encoder
-from jointspace.metrics import cross_modal_retrieval
+from jointspace.encoders import make_encoder
 from jointspace.metrics.evaluation import evaluate_embeddings
 from jointspace.models import ContrastiveDualEncoder
 
@@ -53,9 +47,9 @@ console = Console()
 
 
 def fit_eval(name: str, train: MultiView, test: MultiView, raw: MultiView, towers: list,
-             epochs: int, anchor: str | None = None) -> dict:
+             epochs: int) -> dict:
     """Fit a dual encoder on ``train``'s views and report the retrieval figures."""
-    model = ContrastiveDualEncoder(128, tower=towers, anchor=anchor, random_state=0,
+    model = ContrastiveDualEncoder(128, tower=towers, random_state=0,
                                    training={"epochs": epochs, "batch_size": 256,
                                              "progress": False})
     start = time.perf_counter()
@@ -69,14 +63,6 @@ def fit_eval(name: str, train: MultiView, test: MultiView, raw: MultiView, tower
     for direction in ("text→audio", "audio→text"):
         r = figures["retrieval"][direction]
         row[direction] = {"R@1": r["R@1"], "R@10": r["R@10"]}
-    if "image" in Z:  # never paired with audio in training: through the text anchor
-        groups = test.groups
-        r = cross_modal_retrieval(Z["audio"], Z["image"], groups_a=groups, groups_b=groups,
-                                  names=("audio", "image"))
-        row["audio→image"] = {k: r["audio→image"][k] for k in ("R@1", "R@10")}
-        r = cross_modal_retrieval(Z["text"], Z["image"], groups_a=groups, groups_b=groups,
-                                  names=("text", "image"))
-        row["text→image"] = {k: r["text→image"][k] for k in ("R@1", "R@10")}
     console.print(f"  {name}: text→audio R@1 {row['text→audio']['R@1']:.1f}, audio→text "
                   f"R@1 {row['audio→text']['R@1']:.1f} ({seconds:.0f} s)", highlight=False)
     return row
@@ -87,8 +73,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n", type=int, default=None, help="images (default 2000)")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--no-three", dest="three", action="store_false",
-                        help="skip the three-tower model")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -105,9 +89,9 @@ def main() -> None:
     train_rows, test_rows = (np.asarray(part.ids, dtype=int) for part in split)
     raw = data.subset(test_rows)
 
-    def views(audio: np.ndarray, image: np.ndarray | None = None) -> tuple:
-        parts = {"audio": audio, "text": text} | ({} if image is None else {"image": image})
-        full = MultiView(parts, groups=data.groups, labels=data.labels, ids=ids)
+    def views(audio: np.ndarray) -> tuple:
+        full = MultiView({"audio": audio, "text": text}, groups=data.groups,
+                         labels=data.labels, ids=ids)
         return full.subset(train_rows), full.subset(test_rows)
 
     epochs = args.epochs or (3 if args.quick else 30)
@@ -117,25 +101,15 @@ def main() -> None:
         fit_eval("log-mel + audio-cnn", *views(log_mel), raw, [CNN_TOWER, "linear"],
                  cnn_epochs),
     ]
-    if args.three:
-        if ContrastiveDualEncoder.max_views == 2:
-            console.print("the dual encoder takes 2 views: no three-tower row")
-        else:
-            encoder = make_encoder("efficientnet+hog+color-hist")
-            image = encode_cached(encoder.fit(data["image"]), data["image"],
-                                  Path.home() / ".cache" / "jointspace" / "features")
-            results.append(fit_eval("three towers (anchor text)", *views(log_mel, image), raw,
-                                    [CNN_TOWER, "linear", "mlp"], cnn_epochs, anchor="text"))
     title = f"openclipart-speech, {len(test_rows)} test clips ({n} images × 2 voices)"
     table = Table(title=title)
-    columns = ["text→audio", "audio→text", "audio→image", "text→image"]
+    columns = ["text→audio", "audio→text"]
     table.add_column("model")
     for col in columns:
         table.add_column(f"{col} R@1 / R@10", justify="right")
     table.add_column("fit s", justify="right")
     for row in results:
-        cells = [f"{row[c]['R@1']:.1f} / {row[c]['R@10']:.1f}" if c in row else "—"
-                 for c in columns]
+        cells = [f"{row[c]['R@1']:.1f} / {row[c]['R@10']:.1f}" for c in columns]
         table.add_row(row["model"], *cells, f"{row['fit_s']:.0f}")
     console.print(table)
     write_json(args.out, {"machine": machine_info(["torch", "librosa"]), "n": n,
