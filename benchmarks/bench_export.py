@@ -61,7 +61,7 @@ from jointspace.index import Index
 from jointspace.pipeline import Pipeline
 from jointspace.retrieval import Retriever
 imported = time.time()
-index = Index.open(sys.argv[1])
+index = Index.open(sys.argv[1], read_only=True)
 opened = time.time()
 pipe = Pipeline.load(sys.argv[2] if len(sys.argv) > 2 else sys.argv[1] + "/pipeline")
 r = Retriever(pipe, index)

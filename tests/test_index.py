@@ -199,3 +199,59 @@ def test_exact_engine_paths_agree_with_brute_force(n_queries):
     blocked_scores, blocked = small_batch_knn(q, x, 10, block=999)  # top-k merged over blocks
     np.testing.assert_array_equal(blocked, want)
     np.testing.assert_allclose(blocked_scores, want_scores, atol=1e-5)
+
+
+def test_a_read_only_open_serves_the_last_build_from_its_snapshot(tmp_path):
+    """After save_engines (the end of a build), a read-only open serves searches from the
+    read snapshot without importing LanceDB, with the same hits as the table; a SQL filter
+    reads the table at the snapshot's version; writes are refused."""
+    ix, x = make_index(tmp_path / "ix")
+    ix.save_engines()
+    q = clustered(5, 16, seed=3)
+    want = Index.open(tmp_path / "ix").collection().search(q, k=7)
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        from jointspace.index import Index
+        ix = Index.open({str(tmp_path / "ix")!r}, read_only=True)
+        c = ix.collection()
+        hits = c.search(np.array({q.tolist()!r}, dtype=np.float32), k=7)
+        print(json.dumps({{"hits": hits, "lancedb": "lancedb" in sys.modules,
+                           "version": c.version}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = __import__("json").loads(out.stdout)
+    assert got["lancedb"] is False
+    assert got["hits"] == want
+    read_only = Index.open(tmp_path / "ix", read_only=True)
+    c = read_only.collection()
+    assert c.version == ix.collection().version
+    dogs = c.search(q, k=4, filter={"label": "dog"})
+    assert dogs == ix.collection().search(q, k=4, filter={"label": "dog"})
+    assert all(h["label"] == "dog" for row in dogs for h in row)
+    with pytest.raises(ValueError, match="opened read-only"):
+        c.add(["new"], x[:1])
+    with pytest.raises(ValueError, match="opened read-only"):
+        c.delete(["item1"])
+    with pytest.raises(ValueError, match="opened read-only"):
+        read_only.add_collection("captions", "text", 16)
+
+
+def test_a_write_after_the_build_invalidates_the_snapshot(tmp_path):
+    """A write removes the snapshot's stamp, so a read-only open reads the table (and sees
+    the write) until the next save_engines; a damaged snapshot file is not read either."""
+    ix, x = make_index(tmp_path / "ix")
+    ix.save_engines()
+    ix.collection().add(["late"], x[:1], [{"label": "cat"}])
+    c = Index.open(tmp_path / "ix", read_only=True).collection()
+    assert c._snapshot is None and len(c) == 301
+    assert c.search(x[:1], k=1)[0][0]["id"] in ("late", "item0")
+    ix.save_engines()
+    fresh = Index.open(tmp_path / "ix", read_only=True).collection()
+    assert fresh._snapshot is not None and len(fresh) == 301
+    (tmp_path / "ix" / "engines" / "images.arrow").write_bytes(b"ARROW1 but not really")
+    damaged = Index.open(tmp_path / "ix", read_only=True).collection()
+    assert damaged._snapshot is None and len(damaged) == 301
+    assert damaged.search(x[5:6], k=3) == fresh.search(x[5:6], k=3)

@@ -4,20 +4,22 @@ that searches its vectors.
 Every write (add, upsert, delete) is one LanceDB commit: a new table version that appears
 whole or not at all, so a crash mid-write leaves the previous version intact and openable.
 The engine follows each write in memory; its ANN structure is saved beside the table with the
-table version it reflects, and rebuilt when that no longer matches.
+table version it reflects, and rebuilt when that no longer matches. A read-only collection
+may come from its read snapshot (:mod:`jointspace.index.snapshot`) without LanceDB.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jointspace.index.engine import VectorEngine
+from jointspace.index.snapshot import invalidate_snapshot, read_snapshot, write_snapshot
 
 # metadata columns every collection has (all optional per item), with their Arrow types
 METADATA: dict[str, str] = {
@@ -78,21 +80,48 @@ def filter_sql(where: Filter) -> str | None:
 class Collection:
     """Items of one view in the joint space. Made by :class:`jointspace.index.Index`.
 
+    Args:
+        open_table: () → the LanceDB table (called at once, or, for a read-only collection
+            served from its snapshot, only when the table is needed).
+        read_only: refuse writes; serve from the read snapshot when there is a valid one.
+
     Attributes:
         name: the collection's name; view: the pipeline view its vectors come from;
         dim: vector dimension; engine: the :class:`VectorEngine` searching it.
     """
 
-    def __init__(self, table: Any, name: str, view: str, dim: int, engine_dir: Path,
-                 kind: str = "auto", params: dict[str, Any] | None = None) -> None:
-        self.table, self.name, self.view, self.dim = table, name, view, int(dim)
+    def __init__(self, open_table: Callable[[], Any], name: str, view: str, dim: int,
+                 engine_dir: Path, kind: str = "auto", params: dict[str, Any] | None = None,
+                 *, read_only: bool = False) -> None:
+        self.name, self.view, self.dim = name, view, int(dim)
+        self.read_only = read_only
+        self._open_table, self._table = open_table, None
         self._engine_dir = engine_dir
         self.engine = VectorEngine(dim, kind, **(params or {}))
         self._meta: Any = None
+        self._snapshot = read_snapshot(engine_dir, name, schema(self.dim)) if read_only else None
         self._load()
+
+    @property
+    def table(self) -> Any:
+        """The LanceDB table (opened on first use; at the snapshot's version when served
+        from one)."""
+        if self._table is None:
+            self._table = self._open_table()
+            if self._snapshot is not None:
+                self._table.checkout(self._snapshot[1])
+        return self._table
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ValueError(f"collection {self.name!r} is opened read-only (Index.open("
+                             "path, read_only=True)); open the index for writing to change it")
+        invalidate_snapshot(self._engine_dir, self.name)
 
     # --- state -----------------------------------------------------------------------------
     def _read(self, columns: list[str], where: str | None = None) -> Any:
+        if self._snapshot is not None and where is None:
+            return self._snapshot[0].select(columns)
         query = self.table.search().select(columns).limit(None)
         if where:
             try:
@@ -126,10 +155,14 @@ class Collection:
             return {}
 
     def save_engine(self) -> None:
-        """Save the ANN structure (if any) with the table version it reflects."""
+        """Save the ANN structure (if any) with the table version it reflects, and the read
+        snapshot of the table."""
         from jointspace.atomic import atomic_write
 
         self._engine_dir.mkdir(parents=True, exist_ok=True)
+        if not self.read_only:
+            write_snapshot(self._engine_dir, self.name,
+                           self._read(["key", "id", "vector", *METADATA]), self.version)
         if self.engine.save_ann(self._ann_path):
             stamp = {"table_version": self.version, "kind": self.engine.active_kind,
                      "n": len(self.engine)}
@@ -139,6 +172,8 @@ class Collection:
     @property
     def version(self) -> int:
         """The table version: one more with every write."""
+        if self._snapshot is not None:
+            return self._snapshot[1]
         return int(self.table.version)
 
     def versions(self) -> list[int]:
@@ -147,6 +182,7 @@ class Collection:
 
     def restore(self, version: int) -> None:
         """Make ``version`` the current contents again (as a new version)."""
+        self._check_writable()
         if version not in self.versions():
             raise ValueError(f"collection {self.name!r} has no version {version}")
         self.table.checkout(version)
@@ -207,6 +243,7 @@ class Collection:
                metadata: Sequence[Mapping[str, Any]] | None = None, *,
                replace: bool = True) -> None:
         """Insert new items and replace existing ones (same id: same key) in one commit."""
+        self._check_writable()
         ids = self._check_ids(ids)
         existing = self.keys_of(ids)
         if not replace and existing:
@@ -233,6 +270,7 @@ class Collection:
         """Delete items by id, or those matching a filter; returns how many went."""
         if (ids is None) == (where is None):
             raise ValueError("delete needs ids or a filter (where=), not both")
+        self._check_writable()
         keys = (np.array(list(self.keys_of(self._check_ids(ids)).values()), dtype=np.int64)
                 if ids is not None else self.keys_where(where))
         if len(keys) == 0:

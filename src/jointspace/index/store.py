@@ -6,7 +6,8 @@ Layout::
     INDEX/
       index.json      format, pipeline fingerprint, collections (view, dim, engine), source
       tables/         the LanceDB database: one versioned table per collection
-      engines/        saved ANN structures, each stamped with the table version it reflects
+      engines/        saved ANN structures and read snapshots (Arrow files), each stamped
+                      with the table version it reflects
       pipeline/       the pipeline that made the vectors (written by the index builder)
 
 ``index.json`` is written last when an index is created and atomically whenever it changes,
@@ -61,18 +62,28 @@ def read_index_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 class Index:
-    """An index directory opened for reading and writing. Use :meth:`create` or :meth:`open`.
+    """An index directory opened for reading and writing (or only reading). Use
+    :meth:`create` or :meth:`open`.
 
     Attributes:
-        path: the directory; manifest: its ``index.json`` as a dict.
+        path: the directory; manifest: its ``index.json`` as a dict; read_only: whether
+        writes are refused (collections then come from their read snapshots when valid).
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
-        import lancedb
-
-        self.path, self.manifest = path, manifest
-        self._db = lancedb.connect(str(path / "tables"))
+    def __init__(self, path: Path, manifest: dict[str, Any], read_only: bool = False) -> None:
+        self.path, self.manifest, self.read_only = path, manifest, read_only
+        self._connection: Any = None
         self._collections: dict[str, Collection] = {}
+
+    @property
+    def _db(self) -> Any:
+        """The LanceDB connection (made on first use: a read-only search from snapshots
+        never imports LanceDB)."""
+        if self._connection is None:
+            import lancedb
+
+            self._connection = lancedb.connect(str(self.path / "tables"))
+        return self._connection
 
     @classmethod
     def create(cls, path: str | os.PathLike, collections: dict[str, dict[str, Any]], *,
@@ -120,10 +131,16 @@ class Index:
         return cls(path, manifest)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> Index:
-        """The index at ``path`` (see :func:`read_index_manifest` for the errors)."""
+    def open(cls, path: str | os.PathLike, read_only: bool = False) -> Index:
+        """The index at ``path`` (see :func:`read_index_manifest` for the errors).
+
+        Args:
+            read_only: refuse writes, and serve each collection from its read snapshot
+                (:mod:`jointspace.index.snapshot`: the state of the last completed build)
+                when it has one, without importing LanceDB.
+        """
         path = Path(path)
-        return cls(path, read_index_manifest(path))
+        return cls(path, read_index_manifest(path), read_only=read_only)
 
     @property
     def fingerprint(self) -> str | None:
@@ -145,13 +162,16 @@ class Index:
             spec = self.manifest["collections"][name]
             engine = self.manifest.get("engine", {})
             self._collections[name] = Collection(
-                self._db.open_table(name), name, spec["view"], spec["dim"],
+                lambda: self._db.open_table(name), name, spec["view"], spec["dim"],
                 self.path / "engines", engine.get("kind", "auto"), engine.get("params"),
+                read_only=self.read_only,
             )
         return self._collections[name]
 
     def add_collection(self, name: str, view: str, dim: int) -> Collection:
         """A new, empty collection in this index (e.g. captions indexed later)."""
+        if self.read_only:
+            raise ValueError(f"index {self.path} is opened read-only; open it for writing")
         if name in self.manifest["collections"]:
             raise ValueError(f"index {self.path} already has a collection {name!r}")
         if not name.isidentifier():
@@ -164,6 +184,8 @@ class Index:
 
     def update_manifest(self, **fields: Any) -> None:
         """Change top-level manifest fields (e.g. ``source``), atomically."""
+        if self.read_only:
+            raise ValueError(f"index {self.path} is opened read-only; open it for writing")
         self.manifest.update(fields)
         _write_manifest(self.path, self.manifest)
 
@@ -179,6 +201,8 @@ class Index:
         import warnings
         from datetime import timedelta
 
+        if self.read_only:
+            raise ValueError(f"index {self.path} is opened read-only; open it for writing")
         for name in self.names:
             table = self._db.open_table(name)
             with warnings.catch_warnings():  # that other readers of old versions fail: known

@@ -92,12 +92,13 @@ class Retriever:
     @classmethod
     def load(cls, index_path: str | os.PathLike,
              pipeline: str | os.PathLike | None = None) -> Retriever:
-        """The retriever of the index at ``index_path``, with the pipeline saved inside it
-        (or the one at ``pipeline``)."""
+        """The retriever of the index at ``index_path`` (opened read-only: from its read
+        snapshots, without LanceDB, when it has them), with the pipeline saved inside it (or
+        the one at ``pipeline``)."""
         from jointspace.index import Index
         from jointspace.pipeline import Pipeline
 
-        index = Index.open(index_path)
+        index = Index.open(index_path, read_only=True)
         pipeline_dir = Path(pipeline) if pipeline is not None else Path(index_path) / "pipeline"
         return cls(Pipeline.load(pipeline_dir), index)
 
