@@ -156,3 +156,17 @@ def test_dgcca_fits_when_no_row_has_every_view():
     Z = model.transform(MultiView({v: data[v][600:800] for v in names}))
     assert all(z.shape == (200, 4) and np.isfinite(z).all() for z in Z)
     assert len(model.head_weights_) == 3
+
+
+def test_text_with_several_media_defaults_to_towers_bound_to_the_text():
+    """The model a user gets for raw text with two or more other media (the CLI's default):
+    the N-tower dual encoder anchored on text, each view with its modality's tower; text
+    with one medium keeps that pair's defaults."""
+    from jointspace.pipeline.chains import MEDIA_TOWERS, default_model
+
+    raw = MultiView({"audio": ["a.wav"] * 4, "text": ["t"] * 4, "image": ["i.png"] * 4})
+    spec, params = default_model(raw)
+    assert spec == "dual-encoder" and params["anchor"] == "text"
+    assert params["tower"] == [MEDIA_TOWERS["audio"], "linear", MEDIA_TOWERS["image"]]
+    pair_spec, pair = default_model(raw.select(["image", "text"]))
+    assert pair_spec == "dual-encoder" and "anchor" not in pair

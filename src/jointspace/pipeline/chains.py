@@ -104,8 +104,12 @@ def default_model(data: MultiView) -> tuple[str, dict[str, Any]]:
     own options override): the dual encoder for raw image–caption data (its settings measured
     best on OpenClipArt, see the README), and with a temporal tower for video–caption data
     (measured on moving-mnist-captions) or its audio tower for audio–caption data (measured
-    on openclipart-speech), CCA otherwise."""
+    on openclipart-speech); for text with two or more other media, the N-tower dual encoder
+    bound to the text (measured on openclipart-speech's three views); CCA otherwise."""
     raw = {v for v in data.view_names if not data.is_numeric(v)}
+    if "text" in raw and len((raw - {"text"}) & set(MEDIA_TOWERS)) >= 2:  # media bound to text
+        towers = [MEDIA_TOWERS.get(v, "mlp") for v in data.view_names]
+        return "dual-encoder", {**MULTI_VIEW_DEFAULTS, "tower": towers}
     if {"image", "text"} <= raw:
         return "dual-encoder", dict(IMAGE_TEXT_DEFAULTS)
     if {"video", "text"} <= raw:  # a temporal tower on the clips' frames
@@ -129,6 +133,11 @@ VIDEO_TEXT_DEFAULTS = {"n_components": 128, "epochs": 60, "batch_size": 256}
 #: openclipart-speech table, benchmarks/bench_audio.py)
 AUDIO_TOWER = "mlp"
 AUDIO_TEXT_DEFAULTS = {"n_components": 128, "epochs": 30, "batch_size": 256}
+#: each media view's tower, and the N-tower dual encoder's settings for text with several
+#: media (the README's three-modality table, benchmarks/bench_three_views.py)
+MEDIA_TOWERS: dict[str, Any] = {"image": "mlp", "audio": AUDIO_TOWER, "video": VIDEO_TOWER,
+                                "text": "linear"}
+MULTI_VIEW_DEFAULTS = {"n_components": 128, "epochs": 30, "batch_size": 256, "anchor": "text"}
 
 
 def spec_of(encoder: Encoder) -> str:

@@ -1,5 +1,5 @@
-"""A user's own folder of videos with a captions file: read, checked and fitted from the CLI
-like a folder of images (the view is named by the files' kind)."""
+"""A user's own folder of videos (or audio files) with a captions file: read, checked and
+fitted from the CLI like a folder of images (the view is named by the files' kind)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,30 @@ def test_fit_a_video_search_pipeline_on_your_own_folder(video_folder, tmp_path):
     captions = pipe.transform_view("text", ["a square moves left"])
     assert clips.shape == (2, captions.shape[1]) and np.isfinite(clips).all()
     np.testing.assert_allclose(np.linalg.norm(clips, axis=1), 1.0, atol=1e-5)
+
+
+def test_fit_an_audio_search_pipeline_on_your_own_folder(tmp_path):
+    """A folder of WAV files with a captions file: an ``audio`` view with the MFCC encoder
+    and the audio–text defaults, from the same --images/--captions options."""
+    import soundfile as sf
+
+    root = tmp_path / "sounds"
+    root.mkdir()
+    rows = ["audio,caption"]
+    t = np.arange(8000) / 16000
+    for i in range(16):
+        pitch = [220, 440, 880, 1760][i % 4]
+        sf.write(root / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * pitch * (1 + i / 50) * t))
+                 .astype(np.float32), 16000)
+        rows.append(f"tone{i}.wav,a tone of {pitch} hertz")
+    (tmp_path / "captions.csv").write_text("\n".join(rows) + "\n")
+    proc = subprocess.run(
+        [EXE, "fit", "--images", str(root), "--captions", str(tmp_path / "captions.csv"),
+         "--image-column", "audio", "--encoders", "text=tfidf", "--epochs", "2",
+         "--test-size", "0.25", "--out", str(tmp_path / "pipe"), "--json"],
+        capture_output=True, text=True, timeout=900,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    fitted = json.loads(proc.stdout)
+    assert sorted(fitted["views"]) == ["audio", "text"] and fitted["model"] == "dual-encoder"
+    assert fitted["encoders"]["audio"] == "mfcc"
