@@ -14,6 +14,8 @@ the dual encoder audio → image R@1 1.9 / R@10 5.9: half the pairs of each kind
 
 * the N-tower dual encoder anchored on text (``anchor="text"``; with this split every pair
   of views gives the same model) — MLP towers on audio and image, a projection on MiniLM;
+  and the same with the clips as log-mel rows (40 mels × 120 frames) through the
+  ``audio-cnn`` tower (40 epochs, as in ``bench_audio.py``);
 * DGCCA on the masked views (its deep GCCA objective skips what a row lacks);
 * MCCA and GCCA on views filled by ridge regression from the views a row has
   (``missing="model"``: neither trains on masked views);
@@ -48,6 +50,8 @@ from jointspace.models import GCCA, MCCA
 from jointspace.models.deep import DGCCA, ContrastiveDualEncoder
 
 OUT = Path(__file__).parent / "results" / "bench_three_views.json"
+LOG_MEL = {"mels": 40, "frames": 120, "hop_ms": 25.0}  # as bench_audio.py
+CNN_TOWER = {"kind": "audio-cnn", "mels": 40, "channels": [8, 16, 32]}
 CACHE = Path.home() / ".cache" / "jointspace" / "features"
 VIEWS = ("audio", "text", "image")
 DIRECTIONS = (("audio", "image"), ("text", "audio"), ("text", "image"))
@@ -64,14 +68,19 @@ def without_audio_image_pairs(train: MultiView) -> MultiView:
     mask[first, 0] = False
     mask[~first, 2] = False
     arrays = {v: np.where(mask[:, [i]], train[v], np.nan) for i, v in enumerate(VIEWS)}
-    return MultiView(arrays, mask=mask, groups=train.groups, labels=train.labels)
+    return MultiView(arrays, mask=mask, groups=train.groups, labels=train.labels,
+                     ids=train.ids)
 
 
-def models(k: int, epochs: int) -> dict:
+def models(k: int, epochs: int, cnn_epochs: int) -> dict:
     training = {"epochs": epochs, "batch_size": 256, "progress": False}
     dual = {"tower": ["mlp", "linear", "mlp"], "random_state": 0, "training": training}
+    cnn = {"tower": [CNN_TOWER, "linear", "mlp"], "random_state": 0,
+           "training": {**training, "epochs": cnn_epochs}}
     return {
         "dual encoder, anchor text": ContrastiveDualEncoder(k, anchor="text", **dual),
+        "dual encoder, anchor text, log-mel + audio-cnn":
+            ContrastiveDualEncoder(k, anchor="text", **cnn),
         "DGCCA (masked views)": DGCCA(min(k, 32), training=training),
         "MCCA (ridge-filled views)": MCCA(min(k, 32), reg=0.1, missing="model"),
         "GCCA (ridge-filled views)": GCCA(min(k, 32), reg=0.1, missing="model"),
@@ -98,6 +107,7 @@ def main() -> None:
     torch.set_num_threads(2)
     n = 300 if args.quick else 2000
     epochs = args.epochs or (3 if args.quick else 30)
+    cnn_epochs = args.epochs or (3 if args.quick else 40)
     data = load_dataset("openclipart-speech", n=n)
     start = time.perf_counter()
     features = {}
@@ -105,22 +115,31 @@ def main() -> None:
                        ("image", "efficientnet+hog+color-hist")):
         items = list(data[view])
         features[view] = encode_cached(make_encoder(spec).fit(items), items, CACHE)
+    log_mel = make_encoder("log-mel", **LOG_MEL).transform(list(data["audio"]))
     console.print(f"encoded {len(data)} rows in {time.perf_counter() - start:.0f} s")
-    full = MultiView(features, groups=data.groups, labels=data.labels)
+    full = MultiView(features, groups=data.groups, labels=data.labels, ids=np.arange(len(data)))
     train, test = train_test_split(full, 0.2, random_state=0)
     split = without_audio_image_pairs(train)
     assert not (split.mask[:, 0] & split.mask[:, 2]).any()
+
+    def with_log_mel(part: MultiView) -> MultiView:
+        """``part`` with its clips as log-mel rows (the same rows and mask)."""
+        audio = np.where(part.mask[:, [0]], log_mel[np.asarray(part.ids, dtype=int)], np.nan)
+        arrays = {v: audio if v == "audio" else part[v] for v in VIEWS}
+        return MultiView(arrays, mask=part.mask, groups=part.groups, labels=part.labels)
+
     chance = {"R@1": 100 * 2 / test.n_samples, "R@10": 100 * 20 / test.n_samples}
     results = []
-    runs = [(name, m, split) for name, m in models(128, epochs).items()]
+    runs = [(name, m, split, test) for name, m in models(128, epochs, cnn_epochs).items()]
+    runs[1] = (*runs[1][:2], with_log_mel(split), with_log_mel(test))
     reference = ContrastiveDualEncoder(128, tower=["mlp", "linear", "mlp"], random_state=0,
                                        training={"epochs": epochs, "batch_size": 256,
                                                  "progress": False})
-    runs.append(("reference: dual encoder, every view in every row", reference, train))
-    for name, model, fit_on in runs:
+    runs.append(("reference: dual encoder, every view in every row", reference, train, test))
+    for name, model, fit_on, test_on in runs:
         t = time.perf_counter()
         model.fit(fit_on)
-        row = {"model": name, "fit_s": time.perf_counter() - t, **scores(model, test)}
+        row = {"model": name, "fit_s": time.perf_counter() - t, **scores(model, test_on)}
         results.append(row)
         console.print(f"  {name}: audio→image R@1 {row['audio→image']['R@1']:.1f}, R@10 "
                       f"{row['audio→image']['R@10']:.1f} ({row['fit_s']:.0f} s)",
