@@ -48,6 +48,32 @@ def _read_table(file: Path, kind: str, sep: str, columns: list[str]) -> Any:
         raise ValueError(f"{kind} file {str(file)!r} is unreadable ({e})") from None
 
 
+def view_columns(views: Mapping, header: list[str], file: Path) -> dict[str, list[str]]:
+    """View name → the columns of ``header`` its names or patterns (``"gene_*"``) match, in
+    header order per pattern.
+
+    Raises:
+        ValueError: no views, or a name or pattern that matches no column (names the file).
+    """
+    if not views:
+        raise ValueError("views is empty; expected e.g. {'gene': ['gene_*'], 'lipid': ['l1']}")
+    cols: dict[str, list[str]] = {}
+    for name, spec in views.items():
+        cols[name] = []
+        for pat in [spec] if isinstance(spec, str) else spec:
+            glob = any(ch in pat for ch in "*?[")
+            hits = [c for c in header if fnmatchcase(c, pat)] if glob else [pat] * (pat in header)
+            if not hits:
+                what = "no column matches" if glob else "no column"
+                short = header[:30] + ["…"] * (len(header) > 30)
+                raise ValueError(f"view {name!r}: {what} {pat!r} in {file}; columns: {short}")
+            cols[name] += [c for c in hits if c not in cols[name]]
+        if not cols[name]:
+            raise ValueError(f"view {name!r} has no columns; expected a list of column names "
+                             f"of {str(file)!r}")
+    return cols
+
+
 def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any) -> MultiView:
     """Body of `from_csv` / `from_parquet`: match ``views`` to the header, build masked views."""
     import pandas as pd
@@ -77,22 +103,7 @@ def _from_table(path: PathLike, kind: str, views: Mapping, label: Any, id_: Any)
     if repeated:
         raise ValueError(f"{kind} file {str(file)!r} names column {repeated[0]!r} twice in its "
                          "header; expected each column once")
-    if not views:
-        raise ValueError("views is empty; expected e.g. {'gene': ['gene_*'], 'lipid': ['l1']}")
-    cols: dict[str, list[str]] = {}
-    for name, spec in views.items():
-        cols[name] = []
-        for pat in [spec] if isinstance(spec, str) else spec:
-            glob = any(ch in pat for ch in "*?[")
-            hits = [c for c in header if fnmatchcase(c, pat)] if glob else [pat] * (pat in header)
-            if not hits:
-                what = "no column matches" if glob else "no column"
-                short = header[:30] + ["…"] * (len(header) > 30)
-                raise ValueError(f"view {name!r}: {what} {pat!r} in {file}; columns: {short}")
-            cols[name] += [c for c in hits if c not in cols[name]]
-        if not cols[name]:
-            raise ValueError(f"view {name!r} has no columns; expected a list of column names "
-                             f"of {str(file)!r}")
+    cols = view_columns(views, header, file)
     extra = [c for c in (label, id_) if c]
     for c in extra:
         if c not in header:

@@ -58,11 +58,28 @@ class CovarianceAccumulator:
         if np.any(chunk_mean**2 > MAX_MEAN_TO_VARIANCE * np.maximum(variance, 0.0)):
             centered = [a - mu for a, mu in zip(arrays, self._split(chunk_mean))]
             scatter = self._block_products(centered)
+        self._combine(m, chunk_mean, scatter)
+
+    def merge(self, other: CovarianceAccumulator) -> CovarianceAccumulator:
+        """Add another accumulator's rows (e.g. one block's statistics computed on a
+        worker): the result equals one accumulator fed both sets of rows (to rounding).
+
+        Raises:
+            ValueError: the other accumulator has different view widths.
+        """
+        if other.dims != self.dims:
+            raise ValueError(f"cannot merge statistics of views {other.dims} into {self.dims}")
+        if other.n:
+            self._combine(other.n, other.mean.copy(), other.scatter.copy())
+        return self
+
+    def _combine(self, m: int, mean: np.ndarray, scatter: np.ndarray) -> None:
+        """Merge m rows' mean and scatter (Chan, Golub & LeVeque's pairwise update)."""
         if self.n == 0:
-            self.scatter, self.mean = scatter, chunk_mean
+            self.scatter, self.mean = scatter, mean
         else:
             n_total = self.n + m
-            delta = chunk_mean - self.mean
+            delta = mean - self.mean
             self.scatter += scatter
             self.scatter += np.outer(delta, delta * (self.n * m / n_total))
             self.mean += delta * (m / n_total)
