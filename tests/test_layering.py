@@ -66,7 +66,7 @@ def _imports(path: Path) -> set[str]:
 
 
 #: package → the jointspace packages it must never import (upper layers)
-UPPER = ("pipeline", "index", "retrieval", "serve", "bench", "cli")
+UPPER = ("pipeline", "index", "retrieval", "serve", "bench", "cli", "scale")
 FORBIDDEN = {
     "data": ("encoders", "models", "fusion", "train", "losses", *UPPER),
     "encoders": ("models", "fusion", "train", "losses", *UPPER),
@@ -80,9 +80,11 @@ FORBIDDEN = {
     "models": UPPER,
     "index": ("data", "encoders", "metrics", "models", "fusion", "train", "losses",
               *UPPER[:1], *UPPER[2:]),
-    "pipeline": ("index", "retrieval", "serve", "bench", "cli"),
-    "retrieval": ("serve", "bench", "cli"),
-    "serve": ("bench", "cli"),
+    "pipeline": ("index", "retrieval", "serve", "bench", "cli", "scale"),
+    "retrieval": ("serve", "bench", "cli", "scale"),
+    "serve": ("bench", "cli", "scale"),
+    # fits, training and embedding beyond one machine: over models and pipelines, under the CLI
+    "scale": ("serve", "bench", "cli"),
 }
 
 

@@ -75,6 +75,35 @@ class _CovarianceModel(JointModel):
         self._set_view_info(mv.view_names, dims)
         return self
 
+    def fit_statistics(self, statistics: CovarianceAccumulator,
+                       view_names: Sequence[str]) -> _CovarianceModel:
+        """Solve the model from running statistics gathered elsewhere (e.g. per-block
+        :class:`~jointspace.models.linear.solvers.CovarianceAccumulator` s merged on a
+        driver, :mod:`jointspace.scale.ray_fit`): the same model as ``fit`` on those rows.
+
+        Args:
+            statistics: the accumulated complete rows of every view.
+            view_names: the views' names, in the accumulator's order.
+        Returns:
+            self (``partial_fit`` may continue from it).
+        """
+        self._validate_params()
+        names, dims = list(view_names), list(statistics.dims)
+        if len(names) != len(dims) or len(set(names)) != len(names):
+            raise ValueError(f"view_names {names} for statistics of {len(dims)} views; "
+                             "expected one distinct name per view")
+        if self.missing_strategy != "drop":
+            raise ValueError(f"statistics hold complete rows; missing={self.missing!r} "
+                             "needs fit")
+        self._check_n_components(dims, names, n_rows=statistics.n)
+        self._keep_statistics(statistics)
+        for name in _SOLVED:
+            self.__dict__.pop(name, None)
+        self._set_view_info(names, dims)
+        self.imputer_ = None
+        self._solve(statistics)
+        return self
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: solve a model left pending by partial_fit.
         if name in _SOLVED and "joint_scatter_" in self.__dict__:
