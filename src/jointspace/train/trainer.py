@@ -16,12 +16,19 @@ of observed views. Three optional hooks:
                                      # chunks, GradCache); used instead of training_loss
     after_step()                     # called after every optimizer step (momentum encoders,
                                      # queues)
+    row_parameters()                 # under several processes: the parameters whose
+                                     # gradients are summed (see train/distributed.py)
+
+Under ``torchrun`` (after :func:`jointspace.train.distributed.init_from_env`) every process
+takes its share of each global batch, gradients are synchronized before each step, and
+rank 0 alone writes checkpoints.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jointspace.train import distributed
 from jointspace.train.checkpoint import load_checkpoint, save_checkpoint
 from jointspace.train.options import SCHEDULES
 
@@ -56,8 +64,11 @@ class TrainResult:
 def resolve_device(device: str) -> torch.device:
     """ "auto" → CUDA when present, else CPU; otherwise the named device."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and resolved.index is None and distributed.active():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # a GPU a process
+    return resolved
 
 
 def parameter_groups(model: nn.Module) -> list[dict[str, Any]]:
@@ -222,7 +233,8 @@ class Trainer:
                 if len(starts) > 1 and n - starts[-1] < max(2, self.batch_size // 2):
                     starts.pop()
                 for i, s in enumerate(starts):
-                    idx = order[s : starts[i + 1] if i + 1 < len(starts) else n]
+                    rows = order[s : starts[i + 1] if i + 1 < len(starts) else n]
+                    idx = distributed.shard(rows)  # this process's share of the batch
                     batch = [x[idx] for x in X]
                     extra = {"index": idx} if getattr(model, "uses_batch_index", False) else {}
                     optimizer.zero_grad(set_to_none=True)
@@ -231,13 +243,14 @@ class Trainer:
                     else:
                         terms = model.training_loss(batch, M[idx], **extra)
                         terms["loss"].backward()
+                    distributed.sync_gradients(model)
                     if self.grad_clip:
                         nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
                     optimizer.step()
                     if after_step is not None:
                         after_step()
                     for k, v in terms.items():
-                        totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx) / n
+                        totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(rows) / n
                 row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **totals}
                 if V is not None:
                     model.eval()
@@ -257,7 +270,7 @@ class Trainer:
                     and self.patience is not None
                     and epoch - result.best_epoch >= self.patience
                 )
-                if ckpt is not None:  # after the decision to stop, so a resume knows it
+                if ckpt is not None and distributed.rank() == 0:  # after the decision to stop
                     save_checkpoint(ckpt, model, optimizer, epoch, result, best_state)
                 bar.update(row)
                 if callback is not None:

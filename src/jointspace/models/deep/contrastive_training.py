@@ -17,7 +17,7 @@ from jointspace.losses.contrastive import normalized
 from jointspace.losses.multiview import pairwise_contrastive, rows_with_both
 from jointspace.metrics import cross_modal_retrieval
 from jointspace.models.deep.towers import takes_features
-from jointspace.train import grad_cache_backward
+from jointspace.train import distributed, grad_cache_backward
 
 #: hard-negative strategies, by name
 HARD_NEGATIVES = ("topk", "queue", "moco")
@@ -88,6 +88,9 @@ class ContrastiveTraining(nn.Module):
         self.register_buffer("groups", torch.as_tensor(groups, dtype=torch.long))
         self.val_groups: np.ndarray | None = None
         k = model.n_components
+        if self.hard_negatives in ("queue", "moco") and distributed.active():
+            raise ValueError(f"hard_negatives={self.hard_negatives!r} keeps a queue per "
+                             "process; under several processes use None or 'topk'")
         if self.hard_negatives in ("queue", "moco"):
             self.queues = nn.ModuleList(
                 [EmbeddingQueue(model.queue_size, k) for _ in range(n_views)])
@@ -136,13 +139,23 @@ class ContrastiveTraining(nn.Module):
             out.append(z.new_zeros((len(v), z.shape[1])).index_put((rows,), z))
         return out
 
+    def row_parameters(self) -> Any:
+        """The towers' parameters: under several processes their gradients flow through
+        each process's own rows of the gathered loss, and are summed."""
+        return self.net.encoders.parameters()
+
     def loss_terms(self, Z: list[torch.Tensor], index: torch.Tensor,
                    mask: torch.Tensor | None = None) -> dict[str, Any]:
         """The loss of a batch from its embeddings Z (one (m, k) per view), rows ``index``
         (m,) and optional (m, n_views) mask: the pair loss summed over the contrasted
-        pairs of views, on the rows that have both."""
+        pairs of views, on the rows that have both. Under several processes, the rows of
+        every process's share of the batch (gathered: negatives from the global batch)."""
         if self.training and self._pending is not None:  # the keys a "queue" will hold
             self._pending = (*self._pending[:3], [z.detach() for z in Z])
+        if distributed.active():
+            Z = [distributed.gather_rows(z) for z in Z]
+            mask = None if mask is None else distributed.gather_rows(mask)
+            index = distributed.gather_rows(index)
         groups = self.groups[index]
         negatives, top_k = None, None
         if self.hard_negatives == "topk":
