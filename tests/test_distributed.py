@@ -108,3 +108,28 @@ def test_two_processes_train_as_one_on_the_global_batches(tmp_path):
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-4,
                                        atol=1e-6 * np.abs(want[name]).max(), err_msg=name)
+
+
+def test_fit_from_the_cli_on_two_processes(tmp_path):
+    """`torchrun --nproc_per_node 2 jointspace fit … --distributed`: rank 0 saves the
+    pipeline and reports once; without torchrun the option is a clear error."""
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("jointspace"))
+    args = ["fit", "--dataset", "mnist-halves", "--model", "dual-encoder:n_components=8",
+            "--epochs", "2", "--batch-size", "256", "--out", str(tmp_path / "p"), "--json",
+            "--distributed"]
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), exe, *args],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(run.stdout)  # one report: rank 0's
+    assert summary["model"] == "dual-encoder:n_components=8"
+    assert len(summary["test"]["retrieval"]) == 2
+    from jointspace import Pipeline
+
+    assert Pipeline.load(tmp_path / "p").model.n_components_ == 8
+    alone = subprocess.run([exe, *args[:-3], str(tmp_path / "q"), "--distributed"],
+                           capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 2 and "launched by torchrun" in alone.stderr

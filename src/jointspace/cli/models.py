@@ -70,6 +70,11 @@ def fit(
     device: str = DEVICE,
     missing: str = MISSING,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    several: bool = typer.Option(
+        False, "--distributed",
+        help="Train as one of several processes launched by torchrun (gloo on CPU, NCCL on "
+        "GPU): each takes its share of every batch; rank 0 saves and reports. "
+        "torchrun --nproc_per_node 2 $(which jointspace) fit … --distributed"),
 ):
     """Fit a pipeline (encoders + joint model) on the training split, evaluate it on the
     held-out split, and save it to OUT.
@@ -86,6 +91,15 @@ def fit(
     from jointspace.pipeline import Pipeline, default_encoders, default_model
 
     check_out_dir(out)
+    lead = True  # the process that saves and reports
+    if several:
+        from jointspace.train import distributed
+
+        if not distributed.init_from_env():
+            raise ValueError("--distributed: this process was not launched by torchrun with "
+                             "several processes (no RANK / WORLD_SIZE); run torchrun "
+                             "--nproc_per_node N $(which jointspace) fit … --distributed")
+        lead = distributed.rank() == 0
     data, test = source.load()
     chosen = data.select(split_names(views)) if views else data  # the defaults of these
     spec, defaults = (model, {}) if model else default_model(chosen)
@@ -94,14 +108,14 @@ def fit(
     )
     given.update(n_components=n_components, reg=reg)
     params = {**defaults, **{k: v for k, v in given.items() if v is not None}}
-    estimator = make_model(spec, random_state=seed, progress=not as_json, **params)
+    estimator = make_model(spec, random_state=seed, progress=lead and not as_json, **params)
     names = choose_views(data, split_names(views), estimator)
     train = data
     if test is None:
         train, test = train_test_split(data, test_size, random_state=seed)
     chains = default_encoders(train, names, parse_pairs(encoders, "encoders"))
     pipe = Pipeline(chains, estimator, cache_dir=cache_dir)
-    if not as_json:
+    if lead and not as_json:
         shown = ", ".join(f"{v}={c or 'as is'}" for v, c in chains.items())
         console.print(
             f"fitting {spec} on {source.name} ({len(train)} samples; {shown})", highlight=False
@@ -109,6 +123,8 @@ def fit(
     start = time.perf_counter()
     pipe.fit(regrouped(train.select(names), train_groups))
     seconds = time.perf_counter() - start
+    if not lead:
+        return
     result = pipe.evaluate(test, relevance)
     metadata = {
         "data": source.describe(),
