@@ -133,3 +133,31 @@ def test_fit_from_the_cli_on_two_processes(tmp_path):
     alone = subprocess.run([exe, *args[:-3], str(tmp_path / "q"), "--distributed"],
                            capture_output=True, text=True, timeout=300)
     assert alone.returncode == 2 and "launched by torchrun" in alone.stderr
+
+
+def test_a_checkpoint_of_two_processes_resumes_on_one(tmp_path):
+    """Rank 0 alone writes the checkpoints of a two-process run; one process resumes from
+    them and ends where a single process trained from the start ends (a constant learning
+    rate, so that the 2-epoch run's schedule is the start of the 3-epoch run's)."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.split("if distributed.rank() == 0:")[0])  # fit only
+    ckpt = tmp_path / "ckpt"
+    options = {**OPTIONS, "schedule": "constant"}
+    two_epochs = {**options, "epochs": 2, "checkpoint_dir": str(ckpt)}
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
+         str(tmp_path), json.dumps({**MODEL, "hidden": list(MODEL["hidden"])}),
+         json.dumps(two_epochs)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (ckpt / "trainer.json").is_file()
+    data = load_dataset("mnist-halves")
+    views = MultiView({v: data[v][:512] for v in ("left", "right")},
+                      groups=np.arange(512) // 2)
+    resumed = ContrastiveDualEncoder(16, **MODEL, training={
+        **options, "checkpoint_dir": str(ckpt), "resume": True}).fit(views)
+    straight = ContrastiveDualEncoder(16, **MODEL, training=options).fit(views)
+    assert len(resumed.history_) == 3
+    np.testing.assert_allclose(resumed.transform_view("left", views["left"]),
+                               straight.transform_view("left", views["left"]), atol=1e-4)
