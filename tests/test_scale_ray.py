@@ -29,20 +29,21 @@ def mfeat() -> MultiView:
 
 def test_cca_from_a_ray_dataset_of_20_blocks_equals_the_in_memory_fit(cluster, mfeat):
     """Real digits as a Ray dataset of 20 blocks whose columns are the views (tensor
-    columns): CCA and MCCA fitted there match the in-memory fits to 1e-8."""
+    columns), reduced 37 rows at a time: CCA and MCCA fitted there match the in-memory
+    fits to 1e-8."""
     from jointspace.scale.ray_fit import fit_on_ray
 
     items = [{v: mfeat[v][i] for v in mfeat.view_names} for i in range(mfeat.n_samples)]
     ds = ray.data.from_items(items).repartition(20).materialize()
     assert ds.num_blocks() == 20
     two = {"fou": ["fou"], "kar": ["kar"]}
-    on_ray = fit_on_ray(CCA(5, reg=1e-3), ds, two)
+    on_ray = fit_on_ray(CCA(5, reg=1e-3), ds, two, batch_rows=37)
     local = CCA(5, reg=1e-3).fit(mfeat.select(["fou", "kar"]))
     for got, want in zip(on_ray.transform(mfeat.select(["fou", "kar"])),
                          local.transform(mfeat.select(["fou", "kar"]))):
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8)
     three = {v: [v] for v in mfeat.view_names}
-    on_ray = fit_on_ray(MCCA(4, reg=1e-3), ds, three)
+    on_ray = fit_on_ray(MCCA(4, reg=1e-3), ds, three, batch_rows=37)
     local = MCCA(4, reg=1e-3).fit(mfeat)
     for got, want in zip(on_ray.transform(mfeat), local.transform(mfeat)):
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8)

