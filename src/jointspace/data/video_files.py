@@ -53,10 +53,15 @@ def read_video(path: str | os.PathLike, fps: float | None = None,
         if not container.streams.video:
             raise ValueError(f"{str(p)!r} has no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # a stream whose codec FFmpeg has no decoder for
+            raise ValueError(f"{str(p)!r}: its video stream has no decoder here "
+                             f"(codec {getattr(stream, 'codec_tag', '?')!r})")
         _check_bounds(p, container, stream)
         frames, times = [], []
         try:
             for frame in container.decode(stream):
+                if frame is None:  # a packet that decoded to nothing
+                    continue
                 if frame.width * frame.height > MAX_PIXELS:
                     raise ValueError(f"{str(p)!r} has {frame.width} × {frame.height} frames; "
                                      f"at most {MAX_PIXELS:,} pixels are read")
