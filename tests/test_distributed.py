@@ -71,22 +71,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _torchrun(script, tmp_path, options: dict) -> None:
+    """Run ``script`` on two processes with the model settings and training ``options``."""
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
+         str(tmp_path), json.dumps({**MODEL, "hidden": list(MODEL["hidden"])}),
+         json.dumps(options)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+def _digit_halves() -> MultiView:
+    """The workers' data: 512 real digit halves, pairs of rows sharing a group."""
+    data = load_dataset("mnist-halves")
+    return MultiView({v: data[v][:512] for v in ("left", "right")},
+                     groups=np.arange(512) // 2)
+
+
 def test_two_processes_train_as_one_on_the_global_batches(tmp_path):
     """Real digit halves, 4 global batches of 128 rows (pairs of rows share a group, so
     positives cross the processes' shares) for 3 epochs: the loss of every epoch and the
     trained embeddings match the single-process run."""
     script = tmp_path / "worker.py"
     script.write_text(GRADIENTS + WORKER)
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
-         str(tmp_path), json.dumps({**MODEL, "hidden": list(MODEL["hidden"])}),
-         json.dumps(OPTIONS)],
-        capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    data = load_dataset("mnist-halves")
-    views = MultiView({v: data[v][:512] for v in ("left", "right")},
-                      groups=np.arange(512) // 2)
+    _torchrun(script, tmp_path, OPTIONS)
+    views = _digit_halves()
     single = ContrastiveDualEncoder(16, **MODEL, training=OPTIONS).fit(views)
     history = json.loads((tmp_path / "history.json").read_text())
     assert [row["loss"] for row in history] == pytest.approx(
@@ -143,18 +153,9 @@ def test_a_checkpoint_of_two_processes_resumes_on_one(tmp_path):
     script.write_text(WORKER.split("if distributed.rank() == 0:")[0])  # fit only
     ckpt = tmp_path / "ckpt"
     options = {**OPTIONS, "schedule": "constant"}
-    two_epochs = {**options, "epochs": 2, "checkpoint_dir": str(ckpt)}
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
-         str(tmp_path), json.dumps({**MODEL, "hidden": list(MODEL["hidden"])}),
-         json.dumps(two_epochs)],
-        capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    _torchrun(script, tmp_path, {**options, "epochs": 2, "checkpoint_dir": str(ckpt)})
     assert (ckpt / "trainer.json").is_file()
-    data = load_dataset("mnist-halves")
-    views = MultiView({v: data[v][:512] for v in ("left", "right")},
-                      groups=np.arange(512) // 2)
+    views = _digit_halves()
     resumed = ContrastiveDualEncoder(16, **MODEL, training={
         **options, "checkpoint_dir": str(ckpt), "resume": True}).fit(views)
     straight = ContrastiveDualEncoder(16, **MODEL, training=options).fit(views)
