@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from jointspace.data import MultiView, load_dataset
-from jointspace.data.streams import npy_chunks, parquet_chunks
+from jointspace.data.streams import lance_chunks, npy_chunks, parquet_chunks
 from jointspace.models import CCA, MCCA, PLS
 from jointspace.models.linear.solvers import CovarianceAccumulator
 
@@ -103,3 +103,31 @@ def test_bad_shards_are_named(mfeat, tmp_path):
         next(npy_chunks({"a": ["x.npy"], "b": ["y.npy", "z.npy"]}))
     with pytest.raises(ValueError, match="chunk_rows is 0"):
         next(parquet_chunks(paths, {"fou": ["fou_*"]}, chunk_rows=0))
+
+
+def test_a_lancedb_table_streams_into_the_in_memory_model(mfeat, tmp_path):
+    """A LanceDB table whose views are vector columns (Fourier) or scalar columns by pattern
+    (Karhunen–Loève), read 300 rows at a time: CCA through partial_fit equals the in-memory
+    fit; a view whose columns the table lacks is named."""
+    import lancedb
+    import pyarrow as pa
+
+    two = mfeat.select(["fou", "kar"])
+    fou = two["fou"].astype(np.float64)
+    columns = {"fou": pa.FixedSizeListArray.from_arrays(pa.array(fou.ravel()), fou.shape[1])}
+    columns.update({f"kar_{j:02d}": two["kar"][:, j] for j in range(two["kar"].shape[1])})
+    lancedb.connect(str(tmp_path / "db")).create_table("digits", pa.table(columns))
+    streamed = CCA(5, reg=1e-3)
+    chunks = list(lance_chunks(str(tmp_path / "db"), "digits",
+                               {"fou": ["fou"], "kar": ["kar_*"]}, chunk_rows=300))
+    assert [c.n_samples for c in chunks][:2] == [300, 300]
+    assert sum(c.n_samples for c in chunks) == two.n_samples
+    for chunk in chunks:
+        streamed.partial_fit(chunk)
+    whole = CCA(5, reg=1e-3).fit(two)
+    for got, want in zip(streamed.transform(two), whole.transform(two)):
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match=r"view 'gene': no column 'gene'.*digits"):
+        next(lance_chunks(str(tmp_path / "db"), "digits", {"gene": ["gene"]}))
+    with pytest.raises(ValueError, match="cannot be opened"):
+        next(lance_chunks(str(tmp_path / "db"), "nowhere", {"fou": ["fou"]}))

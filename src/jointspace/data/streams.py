@@ -1,7 +1,7 @@
-"""Chunks of rows from data bigger than memory: Parquet shards (columns grouped into views,
-as :func:`~jointspace.data.tables.from_parquet` groups them) and aligned .npy shards, read
-a few thousand rows at a time. Each chunk is a MultiView, ready for a model's
-``partial_fit``::
+"""Chunks of rows from data bigger than memory: Parquet shards and LanceDB tables (columns
+grouped into views, as :func:`~jointspace.data.tables.from_parquet` groups them; a column
+may also hold vectors) and aligned .npy shards, read a few thousand rows at a time. Each
+chunk is a MultiView, ready for a model's ``partial_fit``::
 
     model = CCA(10)
     for chunk in parquet_chunks(sorted(Path("shards").glob("*.parquet")),
@@ -67,27 +67,77 @@ def parquet_chunks(paths: Sequence[PathLike], views: Mapping[str, Sequence[str]]
             reader = pq.ParquetFile(file)
         except (OSError, pa.ArrowException) as exc:
             raise ValueError(f"Parquet shard {str(file)!r} is unreadable ({exc})") from None
-        schema = reader.schema_arrow
-        cols = view_columns(views, [str(c) for c in schema.names], file)
-        for name, names in cols.items():
-            bad = [c for c in names if not _numeric_type(schema.field(c).type)]
-            if bad:
-                raise ValueError(f"view {name!r}: column {bad[0]!r} of {str(file)!r} is not "
-                                 f"numeric ({schema.field(bad[0]).type})")
-        need = list(dict.fromkeys(c for names in cols.values() for c in names))
-        for start, batch in _batches(reader, need, chunk_rows, file):
-            arrays, mask = {}, np.ones((batch.num_rows, len(cols)), dtype=bool)
-            for j, (name, names) in enumerate(cols.items()):
-                X = np.column_stack([batch.column(c).to_numpy(zero_copy_only=False)
-                                     for c in names])
-                arrays[name], mask[:, j] = _numeric_view(
-                    name, X, f"rows {start + 1}–{start + batch.num_rows} of {file}")
-            yield MultiView(arrays, mask=mask, meta={"source": str(file), "first_row": start})
+        for start, batch in _batches(reader, _columns_of(views, reader.schema_arrow, file),
+                                     chunk_rows, file):
+            yield _chunk(batch, views, start, str(file))
+
+
+def lance_chunks(uri: str, table: str, views: Mapping[str, Sequence[str]],
+                 chunk_rows: int = CHUNK_ROWS) -> Iterator[MultiView]:
+    """The rows of a LanceDB table (a local path or an object-storage URI) as MultiViews of
+    at most ``chunk_rows`` rows, only the views' columns read (see :func:`parquet_chunks`
+    for ``views``; a column may hold vectors).
+
+    Raises:
+        ValueError: a table that cannot be opened, or a view's columns missing or not
+            numeric (naming the table).
+    """
+    import lancedb
+
+    chunk_rows = _check_chunk_rows(chunk_rows)
+    where = f"{uri}::{table}"
+    try:
+        handle = lancedb.connect(uri).open_table(table)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"LanceDB table {where!r} cannot be opened ({exc})") from None
+    columns = _columns_of(views, handle.schema, Path(where))
+    reader = handle.search().select(columns).limit(None).to_batches(chunk_rows)
+    start = 0
+    for batch in reader:
+        if batch.num_rows:
+            yield _chunk(batch, views, start, where, handle.schema)
+            start += batch.num_rows
+
+
+def _columns_of(views: Mapping[str, Sequence[str]], schema, where: Path) -> list[str]:  # noqa: ANN001
+    """The columns the views need, each checked to hold numbers (or vectors of them)."""
+    cols = view_columns(views, [str(c) for c in schema.names], where)
+    for name, names in cols.items():
+        bad = [c for c in names if not _numeric_type(schema.field(c).type)]
+        if bad:
+            raise ValueError(f"view {name!r}: column {bad[0]!r} of {str(where)!r} is not "
+                             f"numeric ({schema.field(bad[0]).type})")
+    return list(dict.fromkeys(c for names in cols.values() for c in names))
+
+
+def _chunk(batch, views: Mapping[str, Sequence[str]], start: int, where: str,  # noqa: ANN001
+           schema=None) -> MultiView:  # noqa: ANN001
+    """One record batch as a MultiView (rows with a NaN in a view mask it)."""
+    cols = view_columns(views, [str(c) for c in (schema or batch.schema).names], Path(where))
+    arrays, mask = {}, np.ones((batch.num_rows, len(cols)), dtype=bool)
+    for j, (name, names) in enumerate(cols.items()):
+        parts = [_column_array(batch.column(c)) for c in names]
+        arrays[name], mask[:, j] = _numeric_view(
+            name, np.concatenate(parts, axis=1),
+            f"rows {start + 1}–{start + batch.num_rows} of {where}")
+    return MultiView(arrays, mask=mask, meta={"source": where, "first_row": start})
+
+
+def _column_array(column) -> np.ndarray:  # noqa: ANN001 - a pyarrow array
+    """(m, 1) for a column of numbers, (m, d) for a column of fixed-size vectors."""
+    import pyarrow as pa
+
+    if pa.types.is_fixed_size_list(column.type):
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(column), column.type.list_size)
+    return column.to_numpy(zero_copy_only=False).reshape(-1, 1)
 
 
 def _numeric_type(kind) -> bool:  # noqa: ANN001 - a pyarrow DataType
     import pyarrow as pa
 
+    if pa.types.is_fixed_size_list(kind):
+        kind = kind.value_type
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
