@@ -131,3 +131,13 @@ def test_an_audio_only_file_has_no_video_stream(tmp_path):
             container.mux(packet)
     with pytest.raises(ValueError, match="has no video stream"):
         read_video(path)
+
+
+def test_a_clip_whose_codec_has_no_decoder_is_a_clear_error():
+    """A mutated AVI the slow fuzz run found (a stream PyAV opens without a decoder): a
+    ValueError naming the file, not a raw AttributeError."""
+    from pathlib import Path
+
+    clip = Path(__file__).parent / "fuzz" / "corpus" / "avi-codec-unknown.avi"
+    with pytest.raises(ValueError, match=r"avi-codec-unknown.avi.*codec is unknown"):
+        read_video(clip)

@@ -54,8 +54,8 @@ def read_video(path: str | os.PathLike, fps: float | None = None,
             raise ValueError(f"{str(p)!r} has no video stream")
         stream = container.streams.video[0]
         if stream.codec_context is None:  # a stream whose codec FFmpeg has no decoder for
-            raise ValueError(f"{str(p)!r}: its video stream has no decoder here "
-                             f"(codec {getattr(stream, 'codec_tag', '?')!r})")
+            raise ValueError(f"{str(p)!r}: its video stream's codec is unknown or has no "
+                             "decoder here; expected a video FFmpeg decodes (H.264, VP9, …)")
         _check_bounds(p, container, stream)
         frames, times = [], []
         try:
