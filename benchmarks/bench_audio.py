@@ -25,13 +25,11 @@ Run (from the repository root)::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from common import machine_info, write_json
+from common import machine_info, training_bench_args, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -69,13 +67,8 @@ def fit_eval(name: str, train: MultiView, test: MultiView, raw: MultiView, tower
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--n", type=int, default=None, help="images (default 2000)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    torch.set_num_threads(2)
+    args = training_bench_args(__doc__, OUT, lambda parser: parser.add_argument(
+        "--n", type=int, default=None, help="images (default 2000)"))
     n = args.n or (300 if args.quick else 2000)
     data = load_dataset("openclipart-speech", n=n)
     start = time.perf_counter()

@@ -31,14 +31,12 @@ Run (from the repository root)::
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from common import machine_info, write_json
+from common import machine_info, training_bench_args, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -98,12 +96,7 @@ def direction_only_r1(model: ContrastiveDualEncoder, queries: np.ndarray, clips:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    torch.set_num_threads(2)
+    args = training_bench_args(__doc__, OUT)
     n = 400 if args.quick else 2000
     data = load_dataset("moving-mnist-captions", n=n)
     start = time.perf_counter()

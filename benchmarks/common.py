@@ -110,3 +110,22 @@ def write_json(path: Path, payload: dict[str, Any], nan_to_null: bool = False) -
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def training_bench_args(doc: str, out: Path, extra: Any = None) -> Any:
+    """The command line of a benchmark that trains models: ``--quick`` (a smoke run),
+    ``--epochs`` (override the measured count), ``--out`` (the JSON), plus what ``extra``
+    (a function of the parser) adds; parsed. Sets torch to the machine's 2 threads."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=out)
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    return args

@@ -67,9 +67,9 @@ def parquet_chunks(paths: Sequence[PathLike], views: Mapping[str, Sequence[str]]
             reader = pq.ParquetFile(file)
         except (OSError, pa.ArrowException) as exc:
             raise ValueError(f"Parquet shard {str(file)!r} is unreadable ({exc})") from None
-        for start, batch in _batches(reader, _columns_of(views, reader.schema_arrow, file),
-                                     chunk_rows, file):
-            yield _chunk(batch, views, start, str(file))
+        cols = _columns_of(views, reader.schema_arrow, file)
+        for start, batch in _batches(reader, _needed(cols), chunk_rows, file):
+            yield _chunk(batch, cols, start, str(file))
 
 
 def lance_chunks(uri: str, table: str, views: Mapping[str, Sequence[str]],
@@ -90,30 +90,37 @@ def lance_chunks(uri: str, table: str, views: Mapping[str, Sequence[str]],
         handle = lancedb.connect(uri).open_table(table)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ValueError(f"LanceDB table {where!r} cannot be opened ({exc})") from None
-    columns = _columns_of(views, handle.schema, Path(where))
-    reader = handle.search().select(columns).limit(None).to_batches(chunk_rows)
+    cols = _columns_of(views, handle.schema, Path(where))
+    reader = handle.search().select(_needed(cols)).limit(None).to_batches(chunk_rows)
     start = 0
     for batch in reader:
         if batch.num_rows:
-            yield _chunk(batch, views, start, where, handle.schema)
+            yield _chunk(batch, cols, start, where)
             start += batch.num_rows
 
 
-def _columns_of(views: Mapping[str, Sequence[str]], schema, where: Path) -> list[str]:  # noqa: ANN001
-    """The columns the views need, each checked to hold numbers (or vectors of them)."""
+def _columns_of(views: Mapping[str, Sequence[str]], schema, where: Path  # noqa: ANN001
+                ) -> dict[str, list[str]]:
+    """View name → its columns in ``schema``, each checked to hold numbers (or vectors of
+    them)."""
     cols = view_columns(views, [str(c) for c in schema.names], where)
     for name, names in cols.items():
         bad = [c for c in names if not _numeric_type(schema.field(c).type)]
         if bad:
             raise ValueError(f"view {name!r}: column {bad[0]!r} of {str(where)!r} is not "
                              f"numeric ({schema.field(bad[0]).type})")
+    return cols
+
+
+def _needed(cols: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every column the views read, once, in order."""
     return list(dict.fromkeys(c for names in cols.values() for c in names))
 
 
-def _chunk(batch, views: Mapping[str, Sequence[str]], start: int, where: str,  # noqa: ANN001
-           schema=None) -> MultiView:  # noqa: ANN001
-    """One record batch as a MultiView (rows with a NaN in a view mask it)."""
-    cols = view_columns(views, [str(c) for c in (schema or batch.schema).names], Path(where))
+def _chunk(batch, cols: Mapping[str, Sequence[str]], start: int,  # noqa: ANN001
+           where: str) -> MultiView:
+    """One record batch as a MultiView of the views ``cols`` (view → columns); rows with a
+    NaN in a view mask it."""
     arrays, mask = {}, np.ones((batch.num_rows, len(cols)), dtype=bool)
     for j, (name, names) in enumerate(cols.items()):
         parts = [_column_array(batch.column(c)) for c in names]

@@ -22,14 +22,14 @@ from jointspace import persistence
 from jointspace.data.multiview import MultiView, as_multiview
 from jointspace.metrics import canonical_correlations
 from jointspace.models.checks import check_view_values
-from jointspace.models.estimator_saving import save_estimator
+from jointspace.models.estimator_saving import SavedEstimator
 from jointspace.models.missing_views import MissingViews
 
 #: model class name → class, filled by subclassing; `load` only instantiates these
 MODEL_REGISTRY: dict[str, type[JointModel]] = {}
 
 
-class JointModel(MissingViews, TransformerMixin, BaseEstimator, ABC):
+class JointModel(SavedEstimator, MissingViews, TransformerMixin, BaseEstimator, ABC):
     """Base class of joint-space models (scikit-learn estimator).
 
     Fitted attributes common to all models:
@@ -250,17 +250,7 @@ class JointModel(MissingViews, TransformerMixin, BaseEstimator, ABC):
         state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
         return self._state_with_imputer(state)
 
-    def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
-        """Save to directory ``path`` (safetensors + JSON, atomic; replaces a previous save).
-
-        Args:
-            path: directory to write.
-            metadata: JSON-serializable notes kept beside the model (e.g. the dataset and
-                split it was fitted on); read back with
-                :func:`jointspace.persistence.read_metadata`.
-        """
-        self._check_fitted()
-        save_estimator(self, path, self._fitted_state(), metadata)
+    # save: SavedEstimator.save (this class's _check_fitted and _fitted_state)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **params: Any) -> JointModel:

@@ -82,10 +82,11 @@ def load_estimator(path: str | os.PathLike, expected: type, registry: Mapping[st
 
 
 class SavedEstimator:
-    """Mixin: ``save`` / ``load`` of a network estimator through :func:`save_estimator` and
+    """Mixin: ``save`` / ``load`` of an estimator through :func:`save_estimator` and
     :func:`load_estimator`. The class provides ``_saved_classes`` (the registry a directory
     may name), ``_fitted_state()`` (plain data and arrays) and ``_restore(state)``; it is
-    fitted once it has ``network_``."""
+    fitted once it has ``network_``. :class:`~jointspace.models.base.JointModel` saves
+    through it too, with its own fitted check and loader."""
 
     _saved_classes: ClassVar[Mapping[str, type]]
 
@@ -99,7 +100,9 @@ class SavedEstimator:
 
         Args:
             path: directory to write.
-            metadata: JSON-serializable notes kept beside the model.
+            metadata: JSON-serializable notes kept beside the model (e.g. the dataset and
+                split it was fitted on); read back with
+                :func:`jointspace.persistence.read_metadata`.
         """
         self._check_fitted()
         save_estimator(self, path, self._fitted_state(), metadata)
