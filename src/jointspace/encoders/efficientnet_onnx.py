@@ -26,7 +26,7 @@ from jointspace.encoders.efficientnet import (
     cache_root,
     weights_sha256,
 )
-from jointspace.encoders.loading import cached_model
+from jointspace.encoders.loading import cached_model, onnx_cpu_session
 
 
 @contextmanager
@@ -151,15 +151,7 @@ def onnx_model_path(size: int, backend: Backend) -> Path:
 
 
 def onnx_session(path: Path, n_threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    def load() -> Any:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(n_threads or os.cpu_count() or 1)
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # idle workers sleep instead of spinning: on a 2-core machine busy with other
-        # processes, spinning cut fp32 throughput from 61 to 40 images/s (224 px, 2 threads)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-    return cached_model("efficientnet-onnx", f"{path}:{n_threads}", load)
+    """The shared session of the model file at ``path`` (one thread per core by default)."""
+    threads = int(n_threads or os.cpu_count() or 1)
+    return cached_model("efficientnet-onnx", f"{path}:{n_threads}",
+                        lambda: onnx_cpu_session(str(path), threads))

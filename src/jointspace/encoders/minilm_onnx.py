@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jointspace.atomic import atomic_write
+from jointspace.encoders.loading import onnx_cpu_session
 from jointspace.encoders.sentence import MINILM_DIM, length_batches, minilm_dir
 
 PARITY_TOLERANCE = 1e-4  # largest |export − torch| accepted on the probe sentences
@@ -68,7 +69,7 @@ def fp32_model_path(st_model: Any, weights_tag: str) -> Path:
     if path.is_file():
         return path
     data = _export(st_model)
-    session = _session_from_bytes(data, None)
+    session = onnx_cpu_session(data, None)
     got = OnnxMiniLM(session).encode(PROBES, 64, 4096)
     want = st_model.encode(PROBES, convert_to_numpy=True, show_progress_bar=False)
     gap = float(np.abs(got - want).max())
@@ -79,21 +80,9 @@ def fp32_model_path(st_model: Any, weights_tag: str) -> Path:
     return path
 
 
-def _session_from_bytes(model: bytes | str, n_threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if n_threads:
-        opts.intra_op_num_threads = n_threads
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # idle workers sleep instead of spinning, so a server's other threads get the cores
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-
 def onnx_session(path: Path, n_threads: int | None) -> Any:
     """An ONNX Runtime session of the model file at ``path``."""
-    return _session_from_bytes(str(path), n_threads)
+    return onnx_cpu_session(str(path), n_threads)
 
 
 class OnnxMiniLM:

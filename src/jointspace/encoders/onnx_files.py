@@ -23,21 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from jointspace.encoders.base import Encoder, check_texts, register
-from jointspace.encoders.loading import cached_model
+from jointspace.encoders.loading import cached_model, onnx_cpu_session
 from jointspace.encoders.sentence import MINILM_DIM
-
-
-def session_from_bytes(model: bytes, n_threads: int | None) -> Any:
-    """An ONNX Runtime CPU session of a model given as bytes (idle workers sleep rather than
-    spin, so a server's other threads get the cores)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if n_threads:
-        opts.intra_op_num_threads = int(n_threads)
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def as_bytes_array(data: bytes) -> np.ndarray:
@@ -82,7 +69,7 @@ class _HeldModel(Encoder):
         model = self.model_
         digest = hashlib.sha256(model.tobytes()).hexdigest()
         return cached_model(f"{self.name}-session", f"{digest}:{self.n_threads}",
-                            lambda: session_from_bytes(model.tobytes(), self.n_threads))
+                            lambda: onnx_cpu_session(model.tobytes(), self.n_threads))
 
     @property
     def model_mb(self) -> float:

@@ -99,8 +99,7 @@ class OnnxTowers(JointModel):
         return 0.0 if graph is None else graph.nbytes / 1e6
 
     def _session(self, view: str) -> Any:
-        from jointspace.encoders.loading import cached_model
-        from jointspace.encoders.onnx_files import session_from_bytes
+        from jointspace.encoders.loading import cached_model, onnx_cpu_session
 
         graph = self.graphs_.get(view)
         if graph is None:
@@ -110,7 +109,7 @@ class OnnxTowers(JointModel):
                 f"--view {view}) or use the original pipeline")
         digest = hashlib.sha256(graph.tobytes()).hexdigest()
         return cached_model("onnx-tower", f"{digest}:{self.n_threads}",
-                            lambda: session_from_bytes(graph.tobytes(), self.n_threads))
+                            lambda: onnx_cpu_session(graph.tobytes(), self.n_threads))
 
     def _transform_array(self, i: int, X: np.ndarray) -> np.ndarray:
         session = self._session(self.view_names_[i])
