@@ -83,8 +83,9 @@ FORBIDDEN = {
     "pipeline": ("index", "retrieval", "serve", "bench", "cli", "scale"),
     "retrieval": ("serve", "bench", "cli", "scale"),
     "serve": ("bench", "cli", "scale"),
-    # fits, training and embedding beyond one machine: over models and pipelines, under the CLI
-    "scale": ("serve", "bench", "cli"),
+    # fits, training, embedding and serving beyond one machine: over models, pipelines and
+    # the server (the replicas of scale/ray_serve.py run its app), under the CLI
+    "scale": ("bench", "cli"),
 }
 
 
