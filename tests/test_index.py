@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from jointspace.index import Index, VectorEngine, filter_sql
+from jointspace.index.compressed import trainable
 
 
 def clustered(n: int, d: int, seed: int = 0, centers: int = 20) -> np.ndarray:
@@ -30,6 +31,22 @@ def brute_force(queries: np.ndarray, vectors: np.ndarray, keys: np.ndarray, k: i
     return np.take_along_axis(scores, order, 1), keys[order]
 
 
+# the compressed engine under the same tests as the exact one: small cells and codebooks, so
+# that collections of tens of items are already searched through codes and re-ranked
+IVFPQ = {"engine": "ivfpq",
+         "engine_params": {"nlist": 4, "nprobe": 4, "m": 8, "nbits": 4, "rerank": 20}}
+
+
+@pytest.fixture(params=["exact", "ivfpq"])
+def engine(request, monkeypatch):
+    """The engine options of Index.create: the default (exact), or ivfpq trained from 16
+    items on."""
+    if request.param == "exact":
+        return {}
+    monkeypatch.setattr("jointspace.index.compressed.TRAIN_PER_CENTROID", 1)
+    return IVFPQ
+
+
 def make_index(path, n=300, d=16, **engine):
     ix = Index.create(path, {"images": {"view": "image", "dim": d}}, fingerprint="fp", **engine)
     x = clustered(n, d)
@@ -39,8 +56,9 @@ def make_index(path, n=300, d=16, **engine):
     return ix, x
 
 
-def test_exact_search_matches_brute_force_and_survives_reopening(tmp_path):
-    ix, x = make_index(tmp_path / "ix")
+def test_exact_search_matches_brute_force_and_survives_reopening(tmp_path, engine):
+    ix, x = make_index(tmp_path / "ix", **engine)
+    assert ix.collection().engine.active_kind == engine.get("engine", "exact")
     q = clustered(7, 16, seed=1)
     hits = ix.collection().search(q, k=5)
     want_scores, want_keys = brute_force(q, x, np.arange(len(x)), 5)
@@ -53,9 +71,10 @@ def test_exact_search_matches_brute_force_and_survives_reopening(tmp_path):
     assert hits[0][0]["path"] == f"{want_keys[0, 0]}.png"
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
 def test_ann_engines_find_the_true_neighbours_and_keep_in_step_with_writes(tmp_path, kind):
-    params = {"nprobe": 8} if kind == "ivf" else {}
+    params = {"ivf": {"nprobe": 8}, "hnsw": {},
+              "ivfpq": {"nlist": 16, "nprobe": 8, "nbits": 4, "m": 4}}[kind]
     ix, x = make_index(tmp_path / "ix", n=2000, engine=kind, engine_params=params)
     c = ix.collection()
     assert c.engine.active_kind == kind
@@ -75,8 +94,13 @@ def test_ann_engines_find_the_true_neighbours_and_keep_in_step_with_writes(tmp_p
     assert reopened.search(x[:1], k=1)[0][0]["id"] == "fresh"
 
 
-def test_filtered_search_is_the_true_top_k_among_the_items_that_pass(tmp_path):
-    ix, x = make_index(tmp_path / "ix", n=3000, engine="hnsw")
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_filtered_search_is_the_true_top_k_among_the_items_that_pass(tmp_path, kind,
+                                                                     monkeypatch):
+    monkeypatch.setattr("jointspace.index.compressed.TRAIN_PER_CENTROID", 1)
+    ix, x = make_index(tmp_path / "ix", n=3000, **(IVFPQ if kind == "ivfpq" else
+                                                   {"engine": kind}))
+    assert ix.collection().engine.active_kind == kind
     c = ix.collection()
     labels = np.array([["cat", "dog", "bird"][i % 3] for i in range(len(x))])
     q = clustered(20, 16, seed=3)
@@ -91,8 +115,8 @@ def test_filtered_search_is_the_true_top_k_among_the_items_that_pass(tmp_path):
         assert all(h["label"] == labels[h["key"]] for row in hits for h in row)
 
 
-def test_add_upsert_delete_and_versions(tmp_path):
-    ix, x = make_index(tmp_path / "ix", n=30)
+def test_add_upsert_delete_and_versions(tmp_path, engine):
+    ix, x = make_index(tmp_path / "ix", n=30, **engine)
     c = ix.collection()
     v0 = c.version
     with pytest.raises(ValueError, match="already holds id"):
@@ -110,8 +134,8 @@ def test_add_upsert_delete_and_versions(tmp_path):
     assert Index.open(tmp_path / "ix").collection().search(x[3], k=1)[0][0]["id"] == "item3"
 
 
-def test_bad_writes_and_queries_are_clear_errors(tmp_path):
-    ix, x = make_index(tmp_path / "ix", n=10)
+def test_bad_writes_and_queries_are_clear_errors(tmp_path, engine):
+    ix, x = make_index(tmp_path / "ix", n=10, **engine)
     c = ix.collection()
     with pytest.raises(ValueError, match=r"shape \(2, 15\).*expected \(2, 16\)"):
         c.add(["a", "b"], np.ones((2, 15)))
@@ -157,9 +181,10 @@ def test_engine_reads_its_saved_structure_only_for_the_same_contents(tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import sys, numpy as np
+    import json, sys, numpy as np
     from jointspace.index import Index
     c = Index.open(sys.argv[1]).collection()
+    assert c.engine.kind == json.loads(sys.argv[2])
     rng = np.random.default_rng(0)
     print("ready", flush=True)
     for b in range(10_000):
@@ -168,10 +193,13 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_a_writer_killed_mid_write_leaves_the_last_version_whole(tmp_path):
+@pytest.mark.parametrize("kind", ["exact", "ivfpq"])
+def test_a_writer_killed_mid_write_leaves_the_last_version_whole(tmp_path, kind):
     path = tmp_path / "ix"
-    Index.create(path, {"images": {"view": "image", "dim": 64}})
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    options = IVFPQ if kind == "ivfpq" else {"engine": "exact"}  # ivfpq: trained from 624
+    Index.create(path, {"images": {"view": "image", "dim": 64}}, **options)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), f'"{kind}"'],
+                            stdout=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b"ready"
     time.sleep(3.0)  # several commits in, one under way
     os.kill(proc.pid, signal.SIGKILL)
@@ -179,6 +207,8 @@ def test_a_writer_killed_mid_write_leaves_the_last_version_whole(tmp_path):
     c = Index.open(path).collection()
     n = len(c)
     assert n > 0 and n % 2000 == 0  # whole batches only
+    trained = kind == "ivfpq" and trainable(c.engine.params, n)
+    assert c.engine.active_kind == ("ivfpq" if trained else "exact")
     assert c.search(np.ones(64), k=3)[0]
     c.add(["after"], np.ones((1, 64)))  # and it can be written again
     assert len(Index.open(path).collection()) == n + 1
@@ -201,11 +231,12 @@ def test_exact_engine_paths_agree_with_brute_force(n_queries):
     np.testing.assert_allclose(blocked_scores, want_scores, atol=1e-5)
 
 
-def test_a_read_only_open_serves_the_last_build_from_its_snapshot(tmp_path):
+def test_a_read_only_open_serves_the_last_build_from_its_snapshot(tmp_path, engine):
     """After save_engines (the end of a build), a read-only open serves searches from the
     read snapshot without importing LanceDB, with the same hits as the table; a SQL filter
-    reads the table at the snapshot's version; writes are refused."""
-    ix, x = make_index(tmp_path / "ix")
+    reads the table at the snapshot's version; writes are refused. (A compressed collection
+    has no snapshot, its vectors being too many: it reads the table, with the same hits.)"""
+    ix, x = make_index(tmp_path / "ix", **engine)
     ix.save_engines()
     q = clustered(5, 16, seed=3)
     want = Index.open(tmp_path / "ix").collection().search(q, k=7)
@@ -223,7 +254,7 @@ def test_a_read_only_open_serves_the_last_build_from_its_snapshot(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     got = __import__("json").loads(out.stdout)
-    assert got["lancedb"] is False
+    assert got["lancedb"] is (engine.get("engine") == "ivfpq")
     assert got["hits"] == want
     read_only = Index.open(tmp_path / "ix", read_only=True)
     c = read_only.collection()
@@ -239,7 +270,7 @@ def test_a_read_only_open_serves_the_last_build_from_its_snapshot(tmp_path):
         read_only.add_collection("captions", "text", 16)
 
 
-def test_a_write_after_the_build_invalidates_the_snapshot(tmp_path):
+def test_a_write_after_the_build_invalidates_the_snapshot(tmp_path):  # exact engine only
     """A write removes the snapshot's stamp, so a read-only open reads the table (and sees
     the write) until the next save_engines; a damaged snapshot file is not read either."""
     ix, x = make_index(tmp_path / "ix")

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from jointspace.index.engine import VectorEngine
+from jointspace.index.compressed import TableVectors, trainable
+from jointspace.index.engine import make_engine
 from jointspace.index.snapshot import invalidate_snapshot, read_snapshot, write_snapshot
 
 # metadata columns every collection has (all optional per item), with their Arrow types
@@ -87,7 +88,9 @@ class Collection:
 
     Attributes:
         name: the collection's name; view: the pipeline view its vectors come from;
-        dim: vector dimension; engine: the :class:`VectorEngine` searching it.
+        dim: vector dimension; engine: the engine searching it (a :class:`VectorEngine`
+        holding the vectors, or for ``ivfpq`` a :class:`CompressedEngine` holding codes and
+        reading vectors back from the table).
     """
 
     def __init__(self, open_table: Callable[[], Any], name: str, view: str, dim: int,
@@ -97,9 +100,10 @@ class Collection:
         self.read_only = read_only
         self._open_table, self._table = open_table, None
         self._engine_dir = engine_dir
-        self.engine = VectorEngine(dim, kind, **(params or {}))
+        self.engine = make_engine(dim, kind, params, TableVectors(lambda: self.table, dim))
         self._meta: Any = None
-        self._snapshot = read_snapshot(engine_dir, name, schema(self.dim)) if read_only else None
+        self._snapshot = (read_snapshot(engine_dir, name, schema(self.dim))
+                          if read_only and self.engine.in_memory else None)
         self._load()
 
     @property
@@ -132,17 +136,28 @@ class Collection:
         return query.to_arrow()
 
     def _load(self) -> None:
-        data = self._read(["key", "vector"])
+        stamp = self._engine_stamp()
+        ann = self._ann_path if stamp.get("table_version") == self.version else None
+        if self.engine.in_memory:
+            keys, vectors = self._key_vectors(self._read(["key", "vector"]))
+            self.engine.reset(keys, vectors, ann_path=ann)
+        else:  # compressed: the saved codes, or codes made from the table in batches
+            keys = self._read(["key"]).column("key").to_numpy()
+            if ann is None or not self.engine.load_ann(ann, len(keys)):
+                if trainable(self.engine.params, len(keys)):
+                    self.engine.train(len(keys))
+                else:
+                    self.engine.reset(*self._key_vectors(self._read(["key", "vector"])))
+        self._next_key = int(keys.max()) + 1 if len(keys) else 0
+        self._meta = None
+
+    def _key_vectors(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
         keys = data.column("key").to_numpy()
         vectors = np.zeros((0, self.dim), np.float32)
         if len(keys):
             flat = data.column("vector").combine_chunks().values.to_numpy()
             vectors = flat.reshape(len(keys), self.dim)
-        stamp = self._engine_stamp()
-        ann = self._ann_path if stamp.get("table_version") == self.version else None
-        self.engine.reset(keys, vectors, ann_path=ann)
-        self._next_key = int(keys.max()) + 1 if len(keys) else 0
-        self._meta = None
+        return keys, vectors
 
     @property
     def _ann_path(self) -> Path:
@@ -160,7 +175,7 @@ class Collection:
         from jointspace.atomic import atomic_write
 
         self._engine_dir.mkdir(parents=True, exist_ok=True)
-        if not self.read_only:
+        if not self.read_only and self.engine.in_memory:
             write_snapshot(self._engine_dir, self.name,
                            self._read(["key", "id", "vector", *METADATA]), self.version)
         if self.engine.save_ann(self._ann_path):
@@ -321,14 +336,16 @@ class Collection:
 
     def vectors_of(self, keys: Sequence[int]) -> np.ndarray:
         """The stored (m, d) vectors of ``keys`` (which must exist)."""
-        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
-        if len(keys) <= 8:  # a query by item: one linear scan per key, no sort of all keys
-            pos = np.array([int(np.flatnonzero(self.engine.keys == k)[0]) for k in keys],
-                           dtype=np.int64)
-        else:
-            order = np.argsort(self.engine.keys)
-            pos = order[np.searchsorted(self.engine.keys, keys, sorter=order)]
-        return self.engine.vectors[pos]
+        return self.engine.vectors_of(keys)
+
+    def vector_batches(self, rows: int = 65_536) -> Any:
+        """Every item as (keys (b,), vectors (b, d)) batches of at most ``rows``."""
+        if not self.engine.in_memory:
+            yield from TableVectors(lambda: self.table, self.dim).batches(rows)
+            return
+        for start in range(0, len(self.engine.keys), rows):
+            yield (self.engine.keys[start : start + rows],
+                   self.engine.vectors[start : start + rows])
 
     def search(self, queries: Any, k: int = 10,
                filter: Filter = None) -> list[list[dict[str, Any]]]:

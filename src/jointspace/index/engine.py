@@ -14,9 +14,12 @@ rebuilt from) and answers k-nearest-neighbour queries:
 at recall@10 1.0 and builds in ~36 s; HNSW reaches 0.99 at ef_search 128, ~12,000/s, after an
 ~86 s build, and cannot delete exactly; exact search answers ~410/s. On real embeddings IVF
 needs its probes: nprobe 16 / 32 / 64 give recall@10 .972 / .989 / .993 at 100,000 OpenClipArt
-vectors). A filtered
-search is always exact over the items that pass the filter (a prefilter): it returns the true
-top-k among them, whatever the engine.
+vectors). A filtered search is always exact over the items that pass the filter (a
+prefilter): it returns the true top-k among them, whatever the engine.
+
+- ``ivfpq``: for collections whose vectors do not fit in memory; it keeps only compressed
+  codes and re-ranks candidates with the vectors read from the table
+  (:mod:`jointspace.index.compressed`; :func:`make_engine` builds either kind).
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("auto", "exact", "hnsw", "ivf")
+KINDS = ("auto", "exact", "hnsw", "ivf", "ivfpq")
 EXACT_LIMIT = 200_000
 DEFAULTS: dict[str, dict[str, int]] = {
     "exact": {},
     "hnsw": {"m": 32, "ef_construction": 80, "ef_search": 128},
     "ivf": {"nlist": 0, "nprobe": 32},  # nlist 0: 4·√n cells, chosen at build
+    # codes in memory, vectors in the table (index/compressed.py); m 0: d / 8 bytes a vector
+    "ivfpq": {"nlist": 0, "nprobe": 32, "m": 0, "nbits": 8, "rerank": 10},
 }
+MAY_BE_ZERO = ("nlist", "m")  # 0: chosen from the collection's size or dimension
 REBUILD_FRACTION = 0.1
 # database rows per GEMM block of FAISS's exact search; its default (1,024) reaches ~0.87 of
 # the bare GEMM's speed at 1M × 256 here, 4,096 all of it (benchmarks/bench_index.py), for a
@@ -54,7 +60,8 @@ def resolve_kind(kind: str, n: int) -> str:
 
 
 def check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
-    """``params`` over the kind's defaults, every value a positive int (nlist may be 0)."""
+    """``params`` over the kind's defaults, every value a positive int (nlist and m may be
+    0)."""
     known = DEFAULTS[kind]
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -64,7 +71,7 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
         )
     out = dict(known)
     for name, value in params.items():
-        if not isinstance(value, int | np.integer) or value < (0 if name == "nlist" else 1):
+        if not isinstance(value, int | np.integer) or value < (0 if name in MAY_BE_ZERO else 1):
             raise ValueError(f"engine parameter {name}={value!r}; expected a positive integer")
         out[name] = int(value)
     return out
@@ -91,6 +98,23 @@ def small_batch_knn(q: np.ndarray, vectors: np.ndarray, k: int,
     return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_p, order, 1)
 
 
+def exact_search(q: np.ndarray, k: int, keys: np.ndarray, vectors: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The true top-k by inner product of (q, d) queries among (n,) keys' (n, d) vectors:
+    ``(scores, keys)``, each (q, min(k, n)), best first."""
+    import faiss
+
+    k = min(k, len(keys))
+    if k == 0:
+        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+    if len(q) < SMALL_BATCH:
+        scores, pos = small_batch_knn(q, vectors, k)
+    else:
+        faiss.cvar.distance_compute_blas_database_bs = EXACT_DATABASE_BLOCK
+        scores, pos = faiss.knn(q, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return scores, keys[pos]
+
+
 class VectorEngine:
     """k-NN by inner product over (key, vector) pairs.
 
@@ -100,8 +124,12 @@ class VectorEngine:
         params: engine parameters (hnsw: m, ef_construction, ef_search; ivf: nlist, nprobe).
     """
 
+    in_memory = True
+
     def __init__(self, dim: int, kind: str = "auto", **params: Any) -> None:
         resolve_kind(kind, 0)
+        if kind == "ivfpq":
+            raise ValueError("the ivfpq engine reads vectors from a table: use make_engine")
         self.dim = int(dim)
         self.kind = kind
         self.params = dict(params)
@@ -195,6 +223,17 @@ class VectorEngine:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def vectors_of(self, keys: Any) -> np.ndarray:
+        """The stored (m, d) vectors of ``keys`` (which must exist), in their order."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if len(keys) <= 8:  # a query by item: one linear scan per key, no sort of all keys
+            pos = np.array([int(np.flatnonzero(self.keys == k)[0]) for k in keys],
+                           dtype=np.int64)
+        else:
+            order = np.argsort(self.keys)
+            pos = order[np.searchsorted(self.keys, keys, sorter=order)]
+        return self.vectors[pos]
+
     # --- searching -------------------------------------------------------------------------
     def search(
         self, queries: Any, k: int, allowed: np.ndarray | None = None
@@ -214,24 +253,10 @@ class VectorEngine:
             raise ValueError(f"queries have dimension {q.shape[1]}; expected {self.dim}")
         if allowed is not None:
             mask = np.isin(self.keys, np.asarray(allowed, dtype=np.int64))
-            return self._exact(q, k, self.keys[mask], self.vectors[mask])
+            return exact_search(q, k, self.keys[mask], self.vectors[mask])
         if self._ann is None:
-            return self._exact(q, k, self.keys, self.vectors)
+            return exact_search(q, k, self.keys, self.vectors)
         return self._search_ann(q, min(k, len(self.keys)))
-
-    @staticmethod
-    def _exact(q: np.ndarray, k: int, keys: np.ndarray, vectors: np.ndarray) -> tuple:
-        import faiss
-
-        k = min(k, len(keys))
-        if k == 0:
-            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-        if len(q) < SMALL_BATCH:
-            scores, pos = small_batch_knn(q, vectors, k)
-        else:
-            faiss.cvar.distance_compute_blas_database_bs = EXACT_DATABASE_BLOCK
-            scores, pos = faiss.knn(q, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-        return scores, keys[pos]
 
     def _search_ann(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -264,6 +289,13 @@ class VectorEngine:
         atomic_write(path, lambda fh: fh.write(data.tobytes()))
         return True
 
+    def memory_bytes(self) -> int:
+        """Bytes the engine holds: keys, vectors and the ANN structure."""
+        import faiss
+
+        ann = int(faiss.serialize_index(self._ann).nbytes) if self._ann is not None else 0
+        return self.keys.nbytes + self.vectors.nbytes + ann
+
     def load_ann(self, path: str | os.PathLike, kind: str) -> bool:
         """Use a saved ANN index for the current contents, if it matches them."""
         import faiss
@@ -275,3 +307,14 @@ class VectorEngine:
             return False
         self._ann, self._ann_kind, self._tombstones = index, kind, set()
         return True
+
+
+def make_engine(dim: int, kind: str, params: dict[str, Any] | None = None,
+                source: Any = None) -> Any:
+    """The engine of a collection: a :class:`VectorEngine`, or for ``ivfpq`` a
+    :class:`~jointspace.index.compressed.CompressedEngine` reading vectors from ``source``."""
+    if kind == "ivfpq":
+        from jointspace.index.compressed import CompressedEngine
+
+        return CompressedEngine(dim, source, **(params or {}))
+    return VectorEngine(dim, kind, **(params or {}))

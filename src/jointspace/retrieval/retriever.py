@@ -181,11 +181,10 @@ class Retriever:
         """Pairs of items of a collection at cosine similarity ≥ ``threshold`` (each pair
         once, among each item's k nearest), most similar first: ``(id_a, id_b, score)``."""
         coll = self.index.collection(collection)
-        keys, vectors = coll.engine.keys, coll.engine.vectors
         pairs: dict[tuple[int, int], float] = {}
-        for start in range(0, len(keys), batch):
-            scores, found = coll.engine.search(vectors[start : start + batch], k + 1)
-            for key, row_scores, row_keys in zip(keys[start : start + batch], scores, found):
+        for keys, vectors in coll.vector_batches(batch):
+            scores, found = coll.engine.search(vectors, k + 1)
+            for key, row_scores, row_keys in zip(keys, scores, found):
                 for score, other in zip(row_scores, row_keys):
                     if other >= 0 and other != key and score >= threshold:
                         pair = (min(int(key), int(other)), max(int(key), int(other)))
