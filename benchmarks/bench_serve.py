@@ -14,9 +14,12 @@ requests), and the server's resident memory after a 10 s warm-up under the same 
 the end. The same load then
 runs against the same index searched by IVF (nprobe 64, its recall@10 against exact search
 on the query captions reported), and for ``--compare-seconds`` with batching off
-(``--max-batch 1``: each query embedded and searched alone), and with the captions sent as
-ready-made vectors (the serving stack without the text encoder), side by side.
-Targets: p99 ≤ 50 ms, 0 errors, flat memory (growth ≤ 5% or 20 MB).
+(``--max-batch 1``: each query embedded and searched alone), with the captions sent as
+ready-made vectors (the serving stack without the text encoder), and through Ray Serve
+(``jointspace serve --ray local --replicas N`` for each N of ``--ray-replicas``, 1 and 2: a
+local Ray cluster on this machine, Serve's proxy in front of N replicas), side by side, each
+run's queries/s also given as a ratio to uvicorn's (the first run).
+Targets: p99 ≤ 50 ms, 0 errors, flat memory (growth ≤ 5% or 20 MB), for uvicorn.
 
 Run (from the repository root, after ``make demo``)::
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -149,33 +153,44 @@ def run_clients(url: str, queries: list[dict], clients: int, seconds: float, out
 
 
 def load_test(index: Path, queries: list[dict], clients: int, seconds: float,
-              max_batch: int) -> dict:
+              max_batch: int, ray_replicas: int | None = None) -> dict:
+    """``jointspace serve`` under the load of ``clients`` threads for ``seconds`` (after the
+    warm-up); with ``ray_replicas``, on a local Ray cluster with that many replicas (its
+    memory, in the replica processes, is not measured: NaN)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     exe = str(Path(sys.executable).with_name("jointspace"))
-    proc = subprocess.Popen([exe, "serve", str(index), "--port", str(port),
-                             "--max-batch", str(max_batch)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.TransportError:
+    ray = ["--ray", "local", "--replicas", str(ray_replicas)] if ray_replicas else []
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([exe, "serve", str(index), "--port", str(port),
+                                 "--max-batch", str(max_batch), *ray],
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"no server: {proc.stderr.read()}") from None
+                    log.seek(0)
+                    raise RuntimeError(f"no server: {log.read()}")
                 time.sleep(0.2)
-        run_clients(url, queries, clients, WARM_UP, [])  # the same load, not measured
-        rss_start = rss_mb(proc.pid)
-        results: list = []
-        run_clients(url, queries, clients, seconds, results)
-        rss_end = rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+            run_clients(url, queries, clients, WARM_UP, [])  # the same load, not measured
+            rss_start = rss_mb(proc.pid) if not ray else float("nan")
+            results: list = []
+            run_clients(url, queries, clients, seconds, results)
+            rss_end = rss_mb(proc.pid) if not ray else float("nan")
+        finally:
+            proc.send_signal(signal.SIGINT)  # Ctrl+C: a Ray deployment is removed
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     latency = np.array([r[0] for r in results]) * 1e3
-    return {"max_batch": max_batch, "seconds": seconds, "queries": len(results),
+    return {"server": f"ray serve ×{ray_replicas}" if ray_replicas else "uvicorn",
+            "max_batch": max_batch, "seconds": seconds, "queries": len(results),
             "qps": len(results) / seconds, "p50_ms": float(np.percentile(latency, 50)),
             "p99_ms": float(np.percentile(latency, 99)),
             "errors": int(sum(not r[1] for r in results)),
@@ -189,11 +204,20 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--compare-seconds", type=float, default=20)
+    parser.add_argument("--ray-replicas", default="1,2",
+                        help="replica counts to run on Ray Serve ('': none)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if args.quick:
         args.items, args.seconds, args.compare_seconds = 20_000, 10, 10
+    ray_replicas = [int(n) for n in args.ray_replicas.split(",") if n.strip()]
+    if ray_replicas:
+        try:
+            from ray import serve  # noqa: F401
+        except ImportError:
+            console.print("Ray Serve is not installed: no Ray Serve runs")
+            ray_replicas = []
     if not (args.pipeline / "manifest.json").is_file():
         sys.exit(f"no pipeline at {args.pipeline}: run `make demo` first (or pass --pipeline)")
     with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
@@ -214,15 +238,24 @@ def main() -> None:
             run = load_test(where, payloads[kind], args.clients, seconds, max_batch)
             runs.append({"query": kind, "engine": engine,
                          "recall@10": 1.0 if engine == "exact" else recall, **run})
+        for replicas in ray_replicas:
+            console.print(f"text queries, exact, on Ray Serve with {replicas} replica(s): "
+                          f"{args.clients} clients for {args.compare_seconds:.0f} s …")
+            run = load_test(index, payloads["text"], args.clients, args.compare_seconds, 32,
+                            ray_replicas=replicas)
+            runs.append({"query": "text", "engine": "exact", "recall@10": 1.0, **run})
+    for run in runs:
+        run["qps_ratio"] = run["qps"] / runs[0]["qps"]
     table = Table(title=f"search over HTTP, {args.items:,} items, "
                         f"{args.clients} clients")
-    for col in ("query", "engine", "recall@10", "batching", "queries", "q/s", "p50 ms", "p99 ms",
-                "errors", "memory MB (start → end)"):
+    for col in ("server", "query", "engine", "recall@10", "batching", "queries", "q/s",
+                "q/s ratio", "p50 ms", "p99 ms", "errors", "memory MB (start → end)"):
         table.add_column(col, justify="right")
     for r in runs:
-        table.add_row(r["query"], r["engine"], f"{r['recall@10']:.3f}",
+        table.add_row(r["server"], r["query"], r["engine"], f"{r['recall@10']:.3f}",
                       "on (≤ 32)" if r["max_batch"] > 1 else "off", f"{r['queries']:,}",
-                      f"{r['qps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                      f"{r['qps']:.0f}", f"{r['qps_ratio']:.2f}", f"{r['p50_ms']:.1f}",
+                      f"{r['p99_ms']:.1f}",
                       str(r["errors"]), f"{r['rss_start_mb']:.0f} → {r['rss_end_mb']:.0f}")
     console.print(table)
     targets = []
@@ -235,7 +268,8 @@ def main() -> None:
                    growth <= max(20.0, 0.05 * run["rss_start_mb"])),
         ]
     console.print(targets_table(targets, ".1f"))
-    write_json(args.out, {"machine": machine_info(["fastapi", "uvicorn", "faiss-cpu"]),
+    write_json(args.out, {"machine": machine_info(["fastapi", "uvicorn", "faiss-cpu",
+                                                       *(["ray"] if ray_replicas else [])]),
                           "args": {k: str(v) for k, v in vars(args).items()}, "runs": runs,
                           "targets": [t.__dict__ for t in targets]})
 

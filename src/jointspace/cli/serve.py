@@ -66,7 +66,9 @@ def serve(
 
 def serve_on_ray(index: str, pipeline: str | None, address: str, replicas: int,
                  replica_cpus: float, host: str, port: int, limits, max_batch: int) -> None:
-    """Deploy on Ray Serve, block until Ctrl+C, then remove the deployment."""
+    """Deploy on Ray Serve, block until Ctrl+C (or SIGTERM), then remove the deployment."""
+    import logging
+    import signal
     import time
 
     if replicas < 1:
@@ -84,6 +86,7 @@ def serve_on_ray(index: str, pipeline: str | None, address: str, replicas: int,
     from jointspace.scale.ray_serve import check_index, deploy
 
     check_index(index)
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # as uvicorn: warnings only
     if not ray.is_initialized():
         ray.init(address=address, logging_level="warning", include_dashboard=False)
     try:
@@ -98,12 +101,17 @@ def serve_on_ray(index: str, pipeline: str | None, address: str, replicas: int,
     console.print(f"serving {index} on Ray Serve with {replicas} "
                   f"{'replica' if replicas == 1 else 'replicas'} at {served.url}  "
                   "(API docs: /docs; Ctrl+C stops)", highlight=False)
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)  # `kill` also removes the deployment
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         served.shutdown()
         ray.shutdown()
     console.print("stopped: the deployment is removed", highlight=False)
