@@ -1,6 +1,7 @@
 """On-disk feature cache: each item's features computed once per encoder config and state.
 
-Layout::
+Layout (a folder; a URI such as ``s3://bucket/features`` instead keeps the rows in LanceDB
+tables, :mod:`jointspace.encoders.cache_table`)::
 
     <cache_dir>/<encoder name>-<first 16 hex of the encoder's cache key>/
         encoder.json          the encoder's config and state fingerprint (for people)
@@ -88,6 +89,23 @@ def _load(path: Path) -> np.ndarray | None:
     return row if row.ndim == 1 and row.dtype == np.float32 else None
 
 
+class FolderFeatures:
+    """One encoder's cached features as one .npy file per item in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def read(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The cached (d,) float32 rows of those of the distinct ``keys`` that are cached."""
+        rows = {key: _load(self.folder / f"{key}.npy") for key in keys}
+        return {key: row for key, row in rows.items() if row is not None}
+
+    def write(self, rows: dict[str, np.ndarray]) -> None:
+        """Store each (d,) float32 row under its item key (atomically, file by file)."""
+        for key, row in rows.items():
+            _save_atomic(self.folder / f"{key}.npy", row)
+
+
 class CachedEncoder(Encoder):
     """Wrap an encoder so that ``transform`` reads each item's features from disk when it
     has seen the item before, and computes (and stores) only the others.
@@ -132,6 +150,15 @@ class CachedEncoder(Encoder):
         """The wrapped encoder's cache key."""
         return self.encoder.cache_key()
 
+    def _store(self) -> Any:
+        """Where the rows live: this config's folder, or its table under a URI."""
+        from jointspace.encoders.cache_table import TableFeatures, is_uri
+
+        if is_uri(self.cache_dir):
+            name = f"{self.encoder.name}_{self.cache_key()[:16]}".replace("-", "_")
+            return TableFeatures(self.cache_dir, name, self.encoder.config())
+        return FolderFeatures(self._ensure_folder())
+
     @property
     def folder(self) -> Path:
         """The folder of this encoder config + state inside ``cache_dir``."""
@@ -157,12 +184,8 @@ class CachedEncoder(Encoder):
         keys, items = item_keys(self.encoder, X)
         if not keys:
             raise ValueError(f"encoder {self.encoder.name!r} got 0 items; expected at least 1")
-        folder = self._ensure_folder()
-        rows: dict[str, np.ndarray] = {}
-        for key in dict.fromkeys(keys):
-            row = _load(folder / f"{key}.npy")
-            if row is not None:
-                rows[key] = row
+        store = self._store()
+        rows = store.read(list(dict.fromkeys(keys)))
         from_disk = set(rows)
         first_missing: dict[str, int] = {}
         for i, key in enumerate(keys):
@@ -176,13 +199,13 @@ class CachedEncoder(Encoder):
             dims = {r.shape[0] for r in rows.values()}
             if dims and dims != {computed.shape[1]}:
                 raise ValueError(
-                    f"cache folder {str(folder)!r} holds {sorted(dims)}-d rows but encoder "
-                    f"{self.encoder.name!r} now gives {computed.shape[1]}-d; remove the folder"
+                    f"feature cache {str(self.cache_dir)!r} holds {sorted(dims)}-d rows but "
+                    f"encoder {self.encoder.name!r} now gives {computed.shape[1]}-d; remove "
+                    f"its folder ({self.encoder.name}-…) or table"
                 )
-            for key, row in zip(first_missing, computed):
-                row = np.ascontiguousarray(row)
-                _save_atomic(folder / f"{key}.npy", row)
-                rows[key] = row
+            fresh = {key: np.ascontiguousarray(row) for key, row in zip(first_missing, computed)}
+            store.write(fresh)
+            rows.update(fresh)
         self.n_hits_ = sum(k in from_disk for k in keys)
         self.n_computed_ = len(first_missing)
         return np.stack([rows[k] for k in keys])
