@@ -309,11 +309,14 @@ class Collection:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        meta = self.metadata
-        if not len(ids) or not len(meta):
+        if not len(ids):
             return {}
-        hit = pc.is_in(meta.column("id"), value_set=pa.array(list(ids), pa.string()))
-        found = meta.filter(hit)
+        if self._meta is None and not self.engine.in_memory:  # a large collection: ask the table
+            found = self._read(["key", "id"], filter_sql({"id": list(ids)}))
+        else:
+            meta = self.metadata
+            found = meta.filter(pc.is_in(meta.column("id"),
+                                         value_set=pa.array(list(ids), pa.string())))
         return dict(zip(found.column("id").to_pylist(), found.column("key").to_pylist()))
 
     def keys_where(self, where: Filter) -> np.ndarray:
@@ -322,9 +325,13 @@ class Collection:
 
     def rows(self, keys: Sequence[int]) -> list[dict[str, Any] | None]:
         """Metadata dicts (key, id, path, caption, …) for ``keys``, None for unknown keys."""
-        meta = self.metadata
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if self._meta is None and not self.engine.in_memory:  # a large collection: ask the table
+            meta = self._read(["key", "id", *METADATA],
+                              filter_sql({"key": sorted(set(keys.tolist()))})).sort_by("key")
+        else:
+            meta = self.metadata
         all_keys = meta.column("key").to_numpy()
-        keys = np.asarray(keys, dtype=np.int64)
         pos = np.searchsorted(all_keys, keys)
         ok = (pos < len(all_keys)) & (all_keys[np.minimum(pos, len(all_keys) - 1)] == keys) \
             if len(all_keys) else np.zeros(len(keys), bool)
