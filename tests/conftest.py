@@ -91,3 +91,22 @@ def photo_pipeline(photo_folder, tmp_path_factory):
     data = from_folder(root, captions, label_column="label")
     pipe = Pipeline({"text": "tfidf", "image": "hog+color-hist"}, CCA(n_components=8, reg=0.1))
     return pipe.fit(data).save(tmp_path_factory.mktemp("pipelines") / "photos")
+
+
+@pytest.fixture(scope="module")
+def photo_index(photo_pipeline, photo_folder, tmp_path_factory):
+    """An index (images + captions) built by the photo pipeline over a copy of the photo
+    folder: ``(index path, copied folder)``."""
+    import shutil
+
+    from jointspace.data import from_folder
+    from jointspace.retrieval import build_index, items_from_multiview
+
+    src, _ = photo_folder
+    root = tmp_path_factory.mktemp("indexed") / "photos"
+    shutil.copytree(src, root)
+    data = from_folder(root, root / "captions.csv", label_column="label")
+    items, root = items_from_multiview(data, root.resolve())
+    out = root.parent / "ix"
+    build_index(photo_pipeline, items, out, source={"root": str(root)}, progress=False)
+    return out, root

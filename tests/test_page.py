@@ -8,7 +8,7 @@ import base64
 import shutil
 
 import pytest
-from test_serve import LiveServer, indexed  # noqa: F401 - the module fixture
+from test_serve import LiveServer
 
 from jointspace.retrieval import Retriever
 from jointspace.serve import create_app
@@ -36,10 +36,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(indexed, browser):  # noqa: F811 - the fixture imported above
+def page(photo_index, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    out, root = indexed
+    out, root = photo_index
     with LiveServer(create_app(Retriever.load(out))) as server:
         browser.get(server.url + "/")
         WebDriverWait(browser, 30).until(

@@ -6,7 +6,6 @@ in-process app answers, from both replicas; Ctrl+C removes the deployment."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jointspace.retrieval import Retriever, build_index
+from jointspace.retrieval import Retriever
 from jointspace.serve import create_app
 
 ray = pytest.importorskip("ray")
@@ -35,27 +34,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def indexed(photo_pipeline, photo_folder, tmp_path_factory):
-    """An index (images + captions) of the photo folder, and the folder."""
-    from jointspace.data import from_folder
-    from jointspace.retrieval import items_from_multiview
-
-    src, _ = photo_folder
-    root = tmp_path_factory.mktemp("ray-served") / "photos"
-    shutil.copytree(src, root)
-    data = from_folder(root, root / "captions.csv", label_column="label")
-    items, root = items_from_multiview(data, root.resolve())
-    out = root.parent / "ix"
-    build_index(photo_pipeline, items, out, source={"root": str(root)}, progress=False)
-    return out, root
-
-
-@pytest.fixture(scope="module")
-def local(indexed):
+def local(photo_index):
     """The same index served in this process (FastAPI's TestClient): the reference."""
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(Retriever.load(indexed[0]))) as client:
+    with TestClient(create_app(Retriever.load(photo_index[0]))) as client:
         yield client
 
 
@@ -116,8 +99,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def served(cluster, indexed, tmp_path_factory):
-    server = Deployed(indexed[0], cluster, tmp_path_factory.mktemp("log") / "serve.log")
+def served(cluster, photo_index, tmp_path_factory):
+    server = Deployed(photo_index[0], cluster, tmp_path_factory.mktemp("log") / "serve.log")
     yield server
     if server.proc.poll() is None:
         server.proc.kill()
@@ -160,8 +143,8 @@ def test_text_search_answers_what_the_in_process_app_answers(served, local, quer
                  results(local.post("/search", json=query)))
 
 
-def test_image_upload_search_and_a_bad_upload(served, local, indexed):
-    image = (indexed[1] / "rocket" / "1.png").read_bytes()
+def test_image_upload_search_and_a_bad_upload(served, local, photo_index):
+    image = (photo_index[1] / "rocket" / "1.png").read_bytes()
     files = {"image": ("q.png", image, "image/png")}
     got = results(httpx.post(f"{served.url}/search", files=files, data={"k": "5"}))
     assert got[0][1] == "rocket/1.png" and got[0][2] == pytest.approx(1.0, abs=1e-4)
@@ -204,7 +187,7 @@ def test_ctrl_c_removes_the_deployment(served):
     assert not [a for a in named if a["namespace"] == "serve"], named
 
 
-def test_the_app_lifespan_runs_in_a_replica(cluster, indexed, tmp_path):
+def test_the_app_lifespan_runs_in_a_replica(cluster, photo_index, tmp_path):
     """The micro-batcher's task runs in the replica's event loop, and removing the
     deployment runs the app's lifespan shutdown there (which stops that task)."""
     from ray import serve
@@ -236,7 +219,7 @@ def test_the_app_lifespan_runs_in_a_replica(cluster, indexed, tmp_path):
     try:
         deployment = serve.deployment(serve.ingress()(Probe), num_replicas=1,
                                       ray_actor_options={"num_cpus": 0.5})
-        serve.run(deployment.bind(str(indexed[0])), name="probe", route_prefix="/")
+        serve.run(deployment.bind(str(photo_index[0])), name="probe", route_prefix="/")
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/probe").json() == {"running": False}
         assert httpx.post(f"{url}/search", json={"text": "a cat"}).status_code == 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import shutil
 import socket
 import threading
 import time
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointspace.retrieval import Retriever, build_index
+from jointspace.retrieval import Retriever
 from jointspace.serve import UploadLimits, create_app
 from jointspace.serve.batching import MicroBatcher
 
@@ -54,24 +53,8 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def indexed(photo_pipeline, photo_folder, tmp_path_factory):
-    """An index (images + captions) of the photo folder, and the folder."""
-    from jointspace.data import from_folder
-    from jointspace.retrieval import items_from_multiview
-
-    src, _ = photo_folder
-    root = tmp_path_factory.mktemp("served") / "photos"
-    shutil.copytree(src, root)
-    data = from_folder(root, root / "captions.csv", label_column="label")
-    items, root = items_from_multiview(data, root.resolve())
-    out = root.parent / "ix"
-    build_index(photo_pipeline, items, out, source={"root": str(root)}, progress=False)
-    return out, root
-
-
-@pytest.fixture(scope="module")
-def live(indexed):
-    out, root = indexed
+def live(photo_index):
+    out, root = photo_index
     app = create_app(Retriever.load(out), UploadLimits(max_bytes=2_000_000,
                                                        max_pixels=30_000_000))
     with LiveServer(app) as server:
@@ -226,12 +209,12 @@ def test_the_micro_batcher_groups_concurrent_calls_and_keeps_their_order():
     assert all(isinstance(r, ZeroDivisionError) for r in asyncio.run(fails()))
 
 
-def test_the_serve_command_starts_a_server(indexed):
+def test_the_serve_command_starts_a_server(photo_index):
     import subprocess
     import sys
     from pathlib import Path
 
-    out, _ = indexed
+    out, _ = photo_index
     port = free_port()
     exe = str(Path(sys.executable).with_name("jointspace"))
     proc = subprocess.Popen([exe, "serve", str(out), "--port", str(port)],
