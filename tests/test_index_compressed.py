@@ -105,7 +105,7 @@ def test_a_filter_passing_many_items_goes_through_the_codes(tmp_path, monkeypatc
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="m=5 does not divide the vector dimension 32"):
         subquantizers({"m": 5}, 32)
-    assert subquantizers({"m": 0}, 256) == 32 and subquantizers({"m": 0}, 100) == 10
+    assert subquantizers({"m": 0}, 256) == 64 and subquantizers({"m": 0}, 100) == 25
     with pytest.raises(ValueError, match="engine 'ivfpq' has no parameter ef_search"):
         Index.create("/nonexistent/never", {"images": {"view": "image", "dim": 8}},
                      engine="ivfpq", engine_params={"ef_search": 3})

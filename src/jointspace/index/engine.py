@@ -35,7 +35,7 @@ DEFAULTS: dict[str, dict[str, int]] = {
     "exact": {},
     "hnsw": {"m": 32, "ef_construction": 80, "ef_search": 128},
     "ivf": {"nlist": 0, "nprobe": 32},  # nlist 0: 4·√n cells, chosen at build
-    # codes in memory, vectors in the table (index/compressed.py); m 0: d / 8 bytes a vector
+    # codes in memory, vectors in the table (index/compressed.py); m 0: d / 4 bytes a vector
     "ivfpq": {"nlist": 0, "nprobe": 32, "m": 0, "nbits": 8, "rerank": 10},
 }
 MAY_BE_ZERO = ("nlist", "m")  # 0: chosen from the collection's size or dimension
