@@ -17,10 +17,13 @@ workers: the peak of what a worker allocates while it reduces a batch (tracemall
 and Python memory; it must not grow with the rows), and the workers' peak RSS
 (``ru_maxrss``, which also counts the pages of Ray's shared object store a worker has read).
 
+Then the compressed index (``scale_search.py``): IVF-PQ + exact re-rank from LanceDB at
+``--vectors`` × 256 clustered vectors, recall@10 and memory against the flat index.
+
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/bench_scale.py               # 1,000,000 rows, about 3 minutes
-    .venv/bin/python benchmarks/bench_scale.py --rows 100000 # quick
+    .venv/bin/python benchmarks/bench_scale.py --rows 100000 --vectors 200000  # quick
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scale_search
 from common import Target, machine_info, targets_table, write_json
 from rich.console import Console
 from rich.table import Table
@@ -124,6 +128,8 @@ def on_ray(paths: list[Path], cpus: int) -> tuple[CCA, float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--vectors", type=int, default=1_000_000,
+                        help="vectors of the IVF-PQ part (0: skip it)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     rows_list = [args.rows // 4, args.rows]
@@ -170,10 +176,14 @@ def main() -> None:
         Target("a worker's batch memory at 4× the rows / at 1×", growth, "≤ 1.2",
                growth <= 1.2),
     ]
+    search = None
+    if args.vectors:
+        search = scale_search.run(args.vectors)
+        targets += scale_search.report(search)
     console.print(targets_table(targets))
-    write_json(args.out, {"machine": machine_info(["numpy", "ray"]), "rows": rows_list,
-                          "shards": SHARDS, "results": results,
-                          "targets": [t.__dict__ for t in targets]})
+    write_json(args.out, {"machine": machine_info(["numpy", "ray", "faiss-cpu", "lancedb"]),
+                          "rows": rows_list, "shards": SHARDS, "results": results,
+                          "search": search, "targets": [t.__dict__ for t in targets]})
     console.print(f"wrote {args.out}", highlight=False)
 
 
