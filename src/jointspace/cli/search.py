@@ -72,6 +72,12 @@ def index_build(
         None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw) or 'nprobe=32' (ivf)."),
     batch_size: int = typer.Option(256, help="Images embedded and committed together."),
     cache_dir: str = typer.Option(None, help="Feature cache (e.g. the one `fit` used)."),
+    ray: str = typer.Option(
+        None, "--ray",
+        help="Embed on Ray actors, each loading the pipeline once: auto (the cluster running "
+        "on this machine; a local one is started when none is), local (start one here) or "
+        "a cluster's HOST:PORT / ray://HOST:PORT. The images must be readable by the actors."),
+    workers: int = typer.Option(None, help="With --ray: actors (default 2)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Build an index over a folder of images (and captions), or update it: a second run
@@ -89,9 +95,22 @@ def index_build(
     params = {k: parse_value(v) for k, v in (parse_pairs(engine_params, "engine-params")
                                              or {}).items()}
     described = {**source.describe(), "root": str(root)}
+    embedder = None
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers is {workers}; expected at least 1")
+    if ray is not None:
+        from jointspace.scale.ray_embed import RayEmbedder
+        from jointspace.scale.ray_io import quiet_logs
+
+        embedder = RayEmbedder(pipeline, ray_address=ray, workers=2 if workers is None
+                               else workers, cache_dir=cache_dir, option="--ray")
+        quiet_logs()
+    elif workers is not None:
+        raise ValueError("--workers is given without --ray; expected --ray auto, --ray local "
+                         "or --ray ADDRESS with it")
     report = build_index(pipeline, items, out, source=described, batch_size=batch_size,
                          engine=engine, engine_params=params, cache_dir=cache_dir,
-                         progress=not as_json)
+                         progress=not as_json, embedder=embedder)
     if as_json:
         print_json({"index": out, **asdict(report)})
         return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,6 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
-
-
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def copy_pipeline(pipeline_dir: Path, out: Path) -> None:
@@ -94,23 +89,41 @@ def open_or_create(out: Path, pipeline: Any, pipeline_dir: Path, has_captions: b
                         engine_params=engine_params, source=source)
 
 
-def _embed_images(pipeline: Any, batch: list[Item],
-                  report: BuildReport) -> tuple[list[Item], np.ndarray]:
-    """The batch's images in the joint space; images that fail to decode are skipped (and
-    reported) instead of failing the batch."""
-    try:
-        return batch, pipeline.transform_view("image", [str(it.file) for it in batch])
-    except (ValueError, OSError):
-        if len(batch) == 1:
-            raise
-    kept, vectors = [], []
-    for item in batch:
-        try:
-            vectors.append(pipeline.transform_view("image", [str(item.file)]))
-            kept.append(item)
-        except (ValueError, OSError) as exc:
-            report.skipped.append((item.id, str(exc)))
-    return kept, (np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32))
+#: (positions in the items, their (m, k) rows, [(position, reason)] of items that failed)
+Embedded = tuple[list[int], np.ndarray, list[tuple[int, str]]]
+#: (view, raw items, batch size) → :data:`Embedded` batches, in any order: how a build
+#: embeds (in this process by default; on Ray with ``jointspace.scale.ray_embed``)
+Embedder = Callable[[str, Sequence[Any], int], Iterator[Embedded]]
+
+
+def local_embedder(pipeline: Any) -> Embedder:
+    """The pipeline embedding batches in this process. Images that fail to decode are
+    reported instead of failing their batch (the batch is then embedded one by one)."""
+
+    def embed(view: str, items: Sequence[Any], batch_size: int) -> Iterator[Embedded]:
+        for start in range(0, len(items), batch_size):
+            batch = list(items[start : start + batch_size])
+            positions = list(range(start, start + len(batch)))
+            if view != "image":
+                yield positions, pipeline.transform_view(view, batch), []
+                continue
+            try:
+                vectors = pipeline.transform_view(view, batch)
+            except (ValueError, OSError):
+                vectors = None
+            if vectors is not None:
+                yield positions, vectors, []
+                continue
+            kept, rows, failed = [], [], []
+            for position, item in zip(positions, batch):
+                try:
+                    rows.append(pipeline.transform_view(view, [item]))
+                    kept.append(position)
+                except (ValueError, OSError) as exc:
+                    failed.append((position, str(exc)))
+            yield kept, (np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)), failed
+
+    return embed
 
 
 def _image_row(item: Item) -> dict[str, Any]:
@@ -121,7 +134,7 @@ def _image_row(item: Item) -> dict[str, Any]:
 Track = Callable[[str, int], Callable[[int], None]]
 
 
-def update_images(index: Any, pipeline: Any, items: list[Item], report: BuildReport,
+def update_images(index: Any, embed: Embedder, items: list[Item], report: BuildReport,
                   batch_size: int, track: Track) -> None:
     """Bring the image collection in step with ``items`` (see the module docstring)."""
     images = index.collection(IMAGES)
@@ -136,13 +149,15 @@ def update_images(index: Any, pipeline: Any, items: list[Item], report: BuildRep
         images.upsert(ids, vectors, [_image_row(item) for item, _ in plan.touch])
         report.touched = len(plan.touch)
     advance = track("images", len(plan.embed))
-    for batch in _batches(plan.embed, batch_size):
-        kept, vectors = _embed_images(pipeline, batch, report)
+    files = [str(item.file) for item in plan.embed]
+    for positions, vectors, failed in embed("image", files, batch_size):
+        report.skipped += [(plan.embed[p].id, reason) for p, reason in failed]
+        kept = [plan.embed[p] for p in positions]
         if kept:
             images.upsert([it.id for it in kept], normalized(vectors),
                           [_image_row(it) for it in kept])
             report.embedded += len(kept)
-        advance(len(batch))
+        advance(len(positions) + len(failed))
 
 
 def caption_rows(items: list[Item]) -> dict[str, dict[str, Any]]:
@@ -151,7 +166,7 @@ def caption_rows(items: list[Item]) -> dict[str, dict[str, Any]]:
             for item in items for k, text in enumerate(item.captions)}
 
 
-def update_captions(index: Any, pipeline: Any, items: list[Item], report: BuildReport,
+def update_captions(index: Any, embed: Embedder, items: list[Item], report: BuildReport,
                     batch_size: int, track: Track) -> None:
     """Bring the captions collection in step: embed new or edited captions, drop gone ones."""
     captions = index.collection(CAPTIONS)
@@ -165,8 +180,9 @@ def update_captions(index: Any, pipeline: Any, items: list[Item], report: BuildR
     todo = [cid for cid, row in rows.items() if stored.get(cid) != row["caption"]
             or cid not in stored]
     advance = track("captions", len(todo))
-    for batch in _batches(todo, batch_size * 4):
-        vectors = pipeline.transform_view("text", [rows[cid]["caption"] for cid in batch])
+    texts = [rows[cid]["caption"] for cid in todo]
+    for positions, vectors, _ in embed("text", texts, batch_size * 4):
+        batch = [todo[p] for p in positions]
         captions.upsert(batch, normalized(vectors), [rows[cid] for cid in batch])
         report.captions_embedded += len(batch)
         advance(len(batch))
@@ -175,8 +191,8 @@ def update_captions(index: Any, pipeline: Any, items: list[Item], report: BuildR
 def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | os.PathLike, *,
                 source: dict[str, Any] | None = None, batch_size: int = 256,
                 engine: str = "auto", engine_params: dict[str, Any] | None = None,
-                cache_dir: str | os.PathLike | None = None,
-                progress: bool = True) -> BuildReport:
+                cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                embedder: Embedder | None = None) -> BuildReport:
     """Build or update the index at ``out`` over ``items`` with the pipeline saved at
     ``pipeline_dir``.
 
@@ -187,6 +203,9 @@ def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | o
         engine, engine_params: the search engine (see :mod:`jointspace.index.engine`).
         cache_dir: the feature cache the pipeline was fitted with, if any (features of
             files already encoded are read from it).
+        embedder: how to embed (:data:`Embedder`; default :func:`local_embedder`, this
+            process); it must embed with the same pipeline (a ``fingerprint`` attribute, if
+            it has one, is checked). Each batch it yields is one commit.
     Returns:
         a :class:`BuildReport`.
     """
@@ -197,14 +216,19 @@ def build_index(pipeline_dir: str | os.PathLike, items: list[Item], out: str | o
     start = time.perf_counter()
     pipeline = Pipeline.load(pipeline_dir)
     pipeline.cache_dir = cache_dir
+    made_by = getattr(embedder, "fingerprint", pipeline.fingerprint)
+    if made_by != pipeline.fingerprint:
+        raise ValueError(f"the embedder embeds with another pipeline than {str(pipeline_dir)!r}"
+                         f" (fingerprint {str(made_by)[:12]}…)")
+    embed = embedder or local_embedder(pipeline)
     has_captions = any(item.captions for item in items)
     index = open_or_create(Path(out), pipeline, Path(pipeline_dir), has_captions, engine,
                            engine_params, source or {})
     report = BuildReport()
     with _progress(progress) as track:
-        update_images(index, pipeline, items, report, batch_size, track)
+        update_images(index, embed, items, report, batch_size, track)
         if CAPTIONS in index.names:
-            update_captions(index, pipeline, items, report, batch_size, track)
+            update_captions(index, embed, items, report, batch_size, track)
     index.compact()
     index.save_engines()
     report.seconds = time.perf_counter() - start
