@@ -256,7 +256,11 @@ def test_cli_index_build_on_ray_gives_the_same_index(cluster, photo_pipeline, ph
                                                      tmp_path, monkeypatch):
     """`jointspace index build --ray` over 24 photos and 48 captions: the same report and the
     same ids and vectors (to 1e-5) as the build without --ray (embedded by the Ray actors:
-    the hook is called for both views); a second run embeds nothing."""
+    the hook is called for both views). Then the folder gains a copy of a photo and a file
+    that is no image, and the captions go: the update embeds the new photo only, reports the
+    broken file, and again gives the index the build without --ray gives."""
+    import shutil
+
     from jointspace.scale.ray_embed import RayEmbedder
 
     calls, original = [], RayEmbedder.__call__
@@ -266,24 +270,41 @@ def test_cli_index_build_on_ray_gives_the_same_index(cluster, photo_pipeline, ph
         return original(self, view, items, batch_size)
 
     monkeypatch.setattr(RayEmbedder, "__call__", counted)
-    root, captions = photo_folder
-    args = ["index", "build", photo_pipeline, "--images", root, "--captions", captions,
-            "--label-column", "label", "--json", "--batch-size", "5"]
-    plain = invoke(*args, "--out", tmp_path / "plain")
-    assert plain.exit_code == 0, plain.output
-    on_ray = invoke(*args, "--out", tmp_path / "ray", "--ray", "local", "--workers", "2")
-    assert on_ray.exit_code == 0, on_ray.output
-    first = json.loads(on_ray.stdout)
-    assert (first["embedded"], first["captions_embedded"]) == (24, 48)
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder[0], root)
+    first = ["--images", root, "--captions", root / "captions.csv", "--label-column", "label"]
+    reports = {}
+    for out, ray_args in (("plain", ()), ("ray", ("--ray", "local", "--workers", "2"))):
+        result = invoke("index", "build", photo_pipeline, *first, "--batch-size", "5",
+                        "--json", "--out", tmp_path / out, *ray_args)
+        assert result.exit_code == 0, result.output
+        reports[out] = json.loads(result.stdout)
+    assert (reports["ray"]["embedded"], reports["ray"]["captions_embedded"]) == (24, 48)
     assert calls == [("image", 24), ("text", 48)]
-    want, got = index_contents(tmp_path / "plain"), index_contents(tmp_path / "ray")
-    assert set(got) == set(want) == {"images", "captions"}
+    assert_same_index(tmp_path / "plain", tmp_path / "ray", {"images": 24, "captions": 48})
+
+    shutil.copy(root / "china" / "1.png", root / "extra.png")
+    (root / "broken.png").write_bytes(b"not a png at all")
+    for out, ray_args in (("plain", ()), ("ray", ("--ray", "local"))):
+        result = invoke("index", "build", photo_pipeline, "--images", root, "--batch-size",
+                        "5", "--json", "--out", tmp_path / out, *ray_args)
+        assert result.exit_code == 0, result.output
+        reports[out] = json.loads(result.stdout)
+    assert calls[2:] == [("image", 2), ("text", 0)]  # the new photo and the broken file
+    for report in reports.values():
+        assert (report["embedded"], report["touched"], report["removed"]) == (1, 24, 0)
+        assert [item_id for item_id, _ in report["skipped"]] == ["broken.png"]
+        assert report["captions_removed"] == 48
+    assert_same_index(tmp_path / "plain", tmp_path / "ray", {"images": 25, "captions": 0})
+
+
+def assert_same_index(want_path: Path, got_path: Path, sizes: dict[str, int]) -> None:
+    want, got = index_contents(want_path), index_contents(got_path)
+    assert {name: len(rows) for name, rows in got.items()} == sizes
     for name in want:
-        assert set(got[name]) == set(want[name]) and len(got[name]) in (24, 48)
+        assert set(got[name]) == set(want[name])
         for item_id, vector in want[name].items():
             np.testing.assert_allclose(got[name][item_id], vector, atol=1e-5)
-    second = json.loads(invoke(*args, "--out", tmp_path / "ray", "--ray", "local").stdout)
-    assert (second["embedded"], second["captions_embedded"], second["unchanged"]) == (0, 0, 24)
 
 
 def test_bad_ray_options_and_inputs_are_named(cluster, tmp_path):

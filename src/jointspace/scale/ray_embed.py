@@ -207,11 +207,19 @@ def embed_batches(dataset: Any, model: Any, *, item_column: str, workers: int = 
     mapped = dataset.map_batches(
         EmbedActor, batch_size=batch_rows, batch_format="pyarrow",
         fn_constructor_kwargs={"model": model_ref, "item_column": item_column,
-                               "cache_dir": None if cache_dir is None else str(cache_dir),
+                               "cache_dir": _absolute(cache_dir),
                                "skip_failures": skip_failures, "known": known_ref},
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
     mapped.context.enable_progress_bars = False  # the dataset's own copy: ours, not Ray's
     yield from mapped.iter_batches(batch_size=None, batch_format="pyarrow")
+
+
+def _absolute(cache_dir: str | os.PathLike | None) -> str | None:
+    """A local cache folder as an absolute path (the actors' working folder is not ours); a
+    URI as it is."""
+    if cache_dir is None or "://" in str(cache_dir):
+        return None if cache_dir is None else str(cache_dir)
+    return os.path.abspath(os.path.expanduser(cache_dir))
 
 
 @dataclass
@@ -359,12 +367,15 @@ class RayEmbedder:
             self._models[view] = EmbedModel.from_pipeline(self.pipeline_dir, view)
         columns = {"id": [str(i) for i in range(len(items))], "item": [str(x) for x in items]}
         dataset, _ = input_dataset(columns, "id", "item", batch_size)
-        blocks = -(-len(items) // batch_size)
+        blocks, seen = -(-len(items) // batch_size), set()
         for batch in embed_batches(dataset, self._models[view], item_column="item",
                                    workers=min(self.workers, blocks), batch_rows=batch_size,
                                    cache_dir=self.cache_dir, skip_failures=view == "image"):
             rows = batch.select(["id", "vector", "error"]).to_pydict()
-            ok = [k for k, e in enumerate(rows["error"]) if not e]
-            vectors = np.asarray([rows["vector"][k] for k in ok], np.float32)
-            yield ([int(rows["id"][k]) for k in ok], vectors.reshape(len(ok), -1),
-                   [(int(i), e) for i, e in zip(rows["id"], rows["error"]) if e])
+            fresh = [k for k, i in enumerate(rows["id"]) if i not in seen]  # not a retry's copy
+            seen.update(rows["id"])
+            ok = [k for k in fresh if not rows["error"][k]]
+            vectors = (np.asarray([rows["vector"][k] for k in ok], np.float32) if ok
+                       else np.zeros((0, 0), np.float32))
+            yield ([int(rows["id"][k]) for k in ok], vectors,
+                   [(int(rows["id"][k]), rows["error"][k]) for k in fresh if rows["error"][k]])
