@@ -20,10 +20,14 @@ and Python memory; it must not grow with the rows), and the workers' peak RSS
 Then the compressed index (``scale_search.py``): IVF-PQ + exact re-rank from LanceDB at
 ``--vectors`` × 256 clustered vectors, recall@10 and memory against the flat index.
 
+Then batch embedding (``scale_embed.py``): ``--embed-items`` real images encoded by
+hog+color-hist into a LanceDB table, items/s in process and on Ray with 1 and 2 actors.
+
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/bench_scale.py               # 1,000,000 rows, about 3 minutes
     .venv/bin/python benchmarks/bench_scale.py --rows 100000 --vectors 200000  # quick
+    .venv/bin/python benchmarks/bench_scale.py --only embed  # one part (fit, search, embed)
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scale_embed
 import scale_search
 from common import Target, machine_info, targets_table, write_json
 from rich.console import Console
@@ -130,9 +135,37 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--vectors", type=int, default=1_000_000,
                         help="vectors of the IVF-PQ part (0: skip it)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--embed-items", type=int, default=20_000,
+                        help="images of the batch-embedding part (0: skip it)")
+    parser.add_argument("--only", choices=("fit", "search", "embed"),
+                        help="run one part (its figures go to results/bench_scale_<part>.json "
+                        "unless --out is given)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    rows_list = [args.rows // 4, args.rows]
+    out = args.out or (OUT.with_name(f"bench_scale_{args.only}.json") if args.only else OUT)
+    targets, results, rows_list = [], [], [args.rows // 4, args.rows]
+    if args.only in (None, "fit"):
+        results, fit_targets = fit_part(rows_list)
+        targets += fit_targets
+    search = None
+    if args.vectors and args.only in (None, "search"):
+        search = scale_search.run(args.vectors)
+        targets += scale_search.report(search)
+    embedding = None
+    if args.embed_items and args.only in (None, "embed"):
+        embedding = scale_embed.run(args.embed_items)
+        targets += scale_embed.report(embedding)
+    console.print(targets_table(targets))
+    write_json(out, {"machine": machine_info(["numpy", "ray", "faiss-cpu", "lancedb"]),
+                     "rows": rows_list, "shards": SHARDS, "results": results,
+                     "search": search, "embedding": embedding,
+                     "targets": [t.__dict__ for t in targets]})
+    console.print(f"wrote {out}", highlight=False)
+
+
+def fit_part(rows_list: list[int]) -> tuple[list[dict], list[Target]]:
+    """The CCA fits at a quarter of the rows and at all of them: the rows of the table and
+    the targets."""
     results, probe = [], pooled_halves()
     probe_views = {"left": probe[0][:500].astype(np.float64),
                    "right": probe[1][:500].astype(np.float64)}
@@ -166,8 +199,8 @@ def main() -> None:
                       f"{r['rows_per_s']:,.0f}", f"{r['max_diff']:.1e}",
                       *("—" if r[k] is None else f"{r[k]:.0f}" for k in ("work_mb", "rss_mb")))
     console.print(table)
-    big = {r["runner"]: r for r in results if r["rows"] == args.rows}
-    small = {r["runner"]: r for r in results if r["rows"] == args.rows // 4}
+    big = {r["runner"]: r for r in results if r["rows"] == rows_list[1]}
+    small = {r["runner"]: r for r in results if r["rows"] == rows_list[0]}
     growth = big["Ray, 2 worker(s)"]["work_mb"] / small["Ray, 2 worker(s)"]["work_mb"]
     targets = [
         Target("Ray fits equal the in-process fit (max |Δ|)",
@@ -176,15 +209,7 @@ def main() -> None:
         Target("a worker's batch memory at 4× the rows / at 1×", growth, "≤ 1.2",
                growth <= 1.2),
     ]
-    search = None
-    if args.vectors:
-        search = scale_search.run(args.vectors)
-        targets += scale_search.report(search)
-    console.print(targets_table(targets))
-    write_json(args.out, {"machine": machine_info(["numpy", "ray", "faiss-cpu", "lancedb"]),
-                          "rows": rows_list, "shards": SHARDS, "results": results,
-                          "search": search, "targets": [t.__dict__ for t in targets]})
-    console.print(f"wrote {args.out}", highlight=False)
+    return results, targets
 
 
 if __name__ == "__main__":
