@@ -308,6 +308,8 @@ def assert_same_index(want_path: Path, got_path: Path, sizes: dict[str, int]) ->
 
 
 def test_bad_ray_options_and_inputs_are_named(cluster, tmp_path):
+    """Bad options and inputs are one clear line naming them; an address where nothing
+    answers fails at once."""
     (tmp_path / "a.txt").write_text("a cat\na dog\n")
     for args, message in [
         (("--input", tmp_path / "nope.txt", "--ray", "local"), "does not exist"),
@@ -329,3 +331,17 @@ def test_bad_ray_options_and_inputs_are_named(cluster, tmp_path):
                           env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 2 and "--ray '127.0.0.1:1': no Ray cluster answers" \
         in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # starts a second Ray cluster in a fresh process (~20 s)
+def test_ray_auto_starts_a_local_cluster_when_the_recorded_one_is_gone(tmp_path):
+    """--ray auto where the cluster recorded as running (RAY_ADDRESS) does not answer: a
+    local cluster is started (Ray itself would wait minutes for the dead address)."""
+    (tmp_path / "a.txt").write_text("a cat\na dog\n")
+    exe = str(Path(sys.executable).parent / "jointspace")
+    proc = subprocess.run([exe, "encode", "--encoder", "tfidf", "--input",
+                           str(tmp_path / "a.txt"), "--ray", "auto", "--out",
+                           str(tmp_path / "db"), "--json"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "RAY_ADDRESS": "127.0.0.1:1"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["embedded"] == 2

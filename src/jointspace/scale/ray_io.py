@@ -41,22 +41,50 @@ def connect(address: str | None, option: str = "ray_address") -> None:
         ray.init(address="local", **local)
         return
     if text == "auto":
-        try:
-            ray.init(address="auto", logging_level="warning")
-        except ConnectionError:  # no cluster running here: start one
+        running = _running_cluster()
+        if running is None:  # none here (or a dead one's address left behind): start one
             ray.init(address="local", **local)
+        else:
+            ray.init(address=running, logging_level="warning")
         return
-    host = match["host"].strip("[]")
-    try:
-        socket.create_connection((host, int(match["port"])), timeout=5).close()
-    except OSError as exc:
-        raise ValueError(f"{option} {address!r}: no Ray cluster answers there ({exc}); "
-                         "start one with `ray start --head`, or use --ray local") from None
+    problem = _unanswered(match["host"].strip("[]"), int(match["port"]))
+    if problem:
+        raise ValueError(f"{option} {address!r}: no Ray cluster answers there ({problem}); "
+                         "start one with `ray start --head`, or use --ray local")
     try:
         ray.init(address=text, logging_level="warning")
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ValueError(f"{option} {address!r}: cannot join the Ray cluster there "
                          f"({exc})") from None
+
+
+def _unanswered(host: str, port: int) -> str:
+    """Why nothing answers at host:port within 5 s ("" when something does): ``ray.init``
+    itself waits minutes for an address where no cluster runs."""
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    return ""
+
+
+def _running_cluster() -> str | None:
+    """The address of the Ray cluster running on this machine (``RAY_ADDRESS``, else the one
+    Ray recorded as current), or None when there is none or it does not answer."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:  # Ray moved its helper: let ray.init look
+        return "auto"
+    try:
+        address = canonicalize_bootstrap_address("auto")
+    except ConnectionError:
+        return None
+    if address is None:
+        return None
+    host, _, port = str(address).rpartition(":")
+    if host.startswith("ray://") or not port.isdigit():
+        return address
+    return None if _unanswered(host, int(port)) else address
 
 
 def quiet_logs() -> None:
