@@ -10,7 +10,9 @@ LanceDB table (a local path or an object-storage URI), every id exactly once::
 Exactly once, whatever dies: the driver reads the ids already in the table and drops them
 from the input (so a re-run embeds only what is missing), keeps the ids it wrote, drops a row
 delivered twice (a task retried after its actor died), and writes each batch with one
-``add``: one LanceDB commit, so a killed driver leaves whole batches. Dead actors are
+``add``: one LanceDB commit, so a killed driver leaves whole batches (one driver writes a
+table at a time; that is what makes a plain ``add`` enough, with no per-batch
+``merge_insert`` whose cost grows with the table). Dead actors are
 restarted and their batches retried by Ray Data's defaults for actor pools (``max_restarts``
 and ``max_task_retries`` -1: without limit; setting them would also keep Ray from fusing the
 reads into the actors, which on a cluster whose CPUs all hold actors starves the reads). So
