@@ -1,4 +1,5 @@
-"""Object storage (issue 14): the feature cache as LanceDB tables under an ``s3://`` URI.
+"""Object storage (issue 14): the feature cache as LanceDB tables under an ``s3://`` URI, and
+the Ray batch embedding writing its table there.
 
 There is no S3 here, so an S3 API server (moto's, a real HTTP server on 127.0.0.1) stands
 in for it; LanceDB talks to it through its own S3 client, configured only by the
@@ -74,3 +75,38 @@ def test_a_bad_cache_uri_is_a_clear_error():
     encoder = make_encoder("tfidf").fit(["red apple", "green pear"])
     with pytest.raises(ValueError, match="feature cache 'nosuchscheme://x' cannot be opened"):
         encode_cached(encoder, ["red apple"], "nosuchscheme://x")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+def test_batch_embedding_on_ray_writes_to_object_storage_and_resumes(bucket):
+    """The Ray batch embedding's output table under an s3:// URI: every id once, the vectors
+    of the in-process encoder; a second run finds them all there."""
+    ray = pytest.importorskip("ray")
+    import lancedb
+    from sklearn.datasets import load_digits
+
+    from jointspace.scale.ray_embed import EmbedModel, embed_to_lance
+
+    texts = [f"digit {d} drawn by writer {i}" for i, d in enumerate(load_digits().target[:200])]
+    ids = [f"t{i}" for i in range(len(texts))]
+    encoder = make_encoder("tfidf").fit(texts)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        model = EmbedModel.from_encoder(encoder)
+        uri = f"{bucket}/embeddings"
+        report = embed_to_lance({"id": ids, "text": texts}, model, uri, "texts",
+                                item_column="text", workers=1, batch_rows=64, progress=False)
+        assert (report.embedded, report.rows, report.commits) == (200, 200, 4)
+        again = embed_to_lance({"id": ids, "text": texts}, model, uri, "texts",
+                               item_column="text", workers=1, progress=False)
+        assert (again.existing, again.embedded) == (200, 0)
+    finally:
+        ray.shutdown()
+    table = lancedb.connect(uri).open_table("texts").to_arrow()
+    got = dict(zip(table.column("id").to_pylist(),
+                   np.stack(table.column("vector").to_numpy(zero_copy_only=False))))
+    assert sorted(got) == sorted(ids) and table.num_rows == 200
+    want = encoder.transform(texts)
+    np.testing.assert_allclose(np.stack([got[i] for i in ids]), want, atol=1e-6)
