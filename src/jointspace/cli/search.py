@@ -67,9 +67,11 @@ def index_build(
     separator: str = SEPARATOR,
     engine: str = typer.Option(
         "auto", help="Search engine: auto (exact up to 200,000 items, then ivf), exact, "
-        "hnsw or ivf."),
+        "hnsw, ivf, or ivfpq (compressed codes in memory, candidates re-ranked with their "
+        "vectors read from the table: for collections whose vectors do not fit in memory)."),
     engine_params: str = typer.Option(
-        None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw) or 'nprobe=32' (ivf)."),
+        None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw), 'nprobe=32' (ivf) "
+        "or 'nprobe=32,rerank=10' (ivfpq)."),
     batch_size: int = typer.Option(256, help="Images embedded and committed together."),
     cache_dir: str = typer.Option(None, help="Feature cache (e.g. the one `fit` used)."),
     ray: str = typer.Option(
