@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from jointspace.cli.common import app, console, print_json, user_errors
+from jointspace.cli.common import CACHE_DIR, app, console, print_json, user_errors
 from jointspace.cli.data_source import DataSource, data_source_options
 
 SPLITS = ("all", "train", "test")
@@ -76,7 +76,7 @@ def audit(
         None, help="Evaluation: swap the captions of this fraction of the pairs among "
         "themselves first, and report how well the audit ranks them (ROC AUC)."),
     seed: int = typer.Option(0, help="Seed of --shuffle-fraction."),
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     as_json: bool = typer.Option(False, "--json", help="Every pair's score, as JSON."),
 ):
     """List the pairs most likely to be mismatched (a wrong caption, a swapped image): those

@@ -9,6 +9,7 @@ from rich.table import Table
 from jointspace.cli.common import (
     ACTIVATION,
     BATCH_SIZE,
+    CACHE_DIR,
     DEVICE,
     EPOCHS,
     HIDDEN,
@@ -48,7 +49,7 @@ def bench(
     encoders: str = typer.Option(
         None, help="Features for raw views, e.g. text=tfidf,image=pixels (see `encode`)."
     ),
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     train_groups: str = TRAIN_GROUPS,
     relevance: str = typer.Option(
         None,

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from jointspace.cli.common import (
     BATCH_SIZE,
+    CACHE_DIR,
     DEVICE,
     EPOCHS,
     LR,
@@ -44,7 +45,7 @@ def classify(
     test_size: float = typer.Option(0.2, help="Held-out fraction (stratified to classify)."),
     seed: int = typer.Option(0, help="Seed of the split and of the model."),
     out: str = typer.Option(..., help="Directory to save the fitted pipeline to."),
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     epochs: int = EPOCHS,
     batch_size: int = BATCH_SIZE,
     lr: float = LR,
@@ -108,7 +109,7 @@ def predict(
     pipeline_dir: str = typer.Argument(..., help="Pipeline directory written by `classify`."),
     *,
     source: DataSource,
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     limit: int = typer.Option(20, help="Rows shown in the table (--json gives all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):

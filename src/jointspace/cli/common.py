@@ -23,6 +23,9 @@ console = Console()
 RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "MedR", "mAP")
 
 # training options of the deep models (dcca, dccae, dgcca); linear models ignore them
+CACHE_DIR = typer.Option(
+    None, help="Feature cache: a folder, or a LanceDB URI such as s3://bucket/features "
+    "(credentials from the environment); default: no cache.")
 EPOCHS = typer.Option(None, help="Deep models: training epochs.")
 BATCH_SIZE = typer.Option(None, help="Deep models: minibatch size.")
 LR = typer.Option(None, help="Deep models: learning rate.")

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from jointspace.atomic import atomic_write
 from jointspace.cli.common import (
+    CACHE_DIR,
     app,
     console,
     print_json,
@@ -51,7 +52,7 @@ def encode(
         help="Folder that image/audio paths in --input are relative to (default: the "
         "input file's folder).",
     ),
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     input_table: str = typer.Option(
         None, help="The table of a LanceDB --input (a folder or a URI)."),
     ray: str = RAY,

@@ -8,6 +8,7 @@ from rich.table import Table
 from jointspace.cli.common import (
     ACTIVATION,
     BATCH_SIZE,
+    CACHE_DIR,
     DEVICE,
     EPOCHS,
     HIDDEN,
@@ -57,7 +58,7 @@ def fit(
     test_size: float = typer.Option(0.2, help="Held-out fraction (stratified, group-aware)."),
     seed: int = typer.Option(0, help="Seed of the split and of the model."),
     out: str = typer.Option(..., help="Directory to save the fitted pipeline to."),
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     relevance: str = RELEVANCE_OPTION,
     train_groups: str = TRAIN_GROUPS,
     epochs: int = EPOCHS,
@@ -155,7 +156,7 @@ def evaluate_cmd(
     *,
     source: DataSource,
     relevance: str = RELEVANCE_OPTION,
-    cache_dir: str = typer.Option(None, help="Feature cache folder (default: no cache)."),
+    cache_dir: str = CACHE_DIR,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Evaluate a saved pipeline: on new data (all of it) when a data source is given, else

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from jointspace.cli.common import (
+    CACHE_DIR,
     app,
     check_out_dir,
     console,
@@ -73,7 +74,7 @@ def index_build(
         None, help="Engine parameters, e.g. 'm=32,ef_search=128' (hnsw), 'nprobe=32' (ivf) "
         "or 'nprobe=32,rerank=10' (ivfpq)."),
     batch_size: int = typer.Option(256, help="Images embedded and committed together."),
-    cache_dir: str = typer.Option(None, help="Feature cache (e.g. the one `fit` used)."),
+    cache_dir: str = CACHE_DIR,
     ray: str = typer.Option(
         None, "--ray",
         help="Embed on Ray actors, each loading the pipeline once: auto (the cluster running "
