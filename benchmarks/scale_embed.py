@@ -17,28 +17,24 @@ encoder), the steady items/s after the first commit, the seconds to the first co
 largest difference from the in-process vectors (by id; should be 0) and whether the table
 holds every id once.
 
-Run (from the repository root)::
+Run through ``bench_scale.py`` (from the repository root)::
 
-    .venv/bin/python benchmarks/scale_embed.py                 # 20,000 images, ~3 minutes
-    .venv/bin/python benchmarks/bench_scale.py --only embed    # the same, from bench_scale
+    .venv/bin/python benchmarks/bench_scale.py --only embed    # 20,000 images, ~3 minutes
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from common import Target, machine_info, targets_table, write_json
+from common import Target
 from rich.console import Console
 from rich.table import Table
 
 from jointspace import load_dataset
 from jointspace.encoders import make_encoder
 
-OUT = Path(__file__).parent / "results" / "scale_embed.json"
 ENCODER, BATCH = "hog+color-hist", 256
 console = Console()
 
@@ -157,21 +153,3 @@ def report(result: dict) -> list[Target]:
                all(r["each_id_once"] for r in result["results"])),
         Target("2 actors / 1 actor, steady items/s", speedup, "≥ 1.4", speedup >= 1.4),
     ]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    result = run(args.items)
-    targets = report(result)
-    console.print(targets_table(targets))
-    write_json(args.out, {"machine": machine_info(["numpy", "ray", "lancedb",
-                                                   "scikit-image"]),
-                          **result, "targets": [t.__dict__ for t in targets]})
-    console.print(f"wrote {args.out}", highlight=False)
-
-
-if __name__ == "__main__":
-    main()

@@ -14,28 +14,26 @@ codes. 1,000 queries from the same distribution; the reference is the exact top 
 of the engine (its serialized IVF-PQ index: codes, keys, cells, codebooks) against the flat
 index (n × d float32 and the int64 keys).
 
-Run (from the repository root)::
+Run through ``bench_scale.py`` (from the repository root)::
 
-    .venv/bin/python benchmarks/scale_search.py                  # 1M × 256, ~6 minutes
-    .venv/bin/python benchmarks/scale_search.py --vectors 200000 # quick
+    .venv/bin/python benchmarks/bench_scale.py --only search                   # 1M × 256
+    .venv/bin/python benchmarks/bench_scale.py --only search --vectors 200000  # quick
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from bench_index import clustered
-from common import Target, machine_info, targets_table, write_json
+from common import Target
 from rich.console import Console
 from rich.table import Table
 
 from jointspace.index import Index
 
-OUT = Path(__file__).parent / "results" / "scale_search.json"
 K, DIM, QUERIES, BATCH = 10, 256, 1000, 100_000
 SETTINGS = [(16, 10), (32, 5), (32, 10), (32, 20), (64, 10)]  # (nprobe, rerank)
 DEFAULT = (32, 10)  # the engine's defaults (index/engine.py: DEFAULTS["ivfpq"])
@@ -117,20 +115,3 @@ def report(result: dict) -> list[Target]:
         Target("engine memory / flat index", result["memory_ratio"], "≤ 0.10",
                result["memory_ratio"] <= 0.10),
     ]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vectors", type=int, default=1_000_000)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    result = run(args.vectors)
-    targets = report(result)
-    console.print(targets_table(targets))
-    write_json(args.out, {"machine": machine_info(["numpy", "faiss-cpu", "lancedb"]),
-                          **result, "targets": [t.__dict__ for t in targets]})
-    console.print(f"wrote {args.out}", highlight=False)
-
-
-if __name__ == "__main__":
-    main()
