@@ -77,6 +77,7 @@ def test_a_bad_cache_uri_is_a_clear_error():
         encode_cached(encoder, ["red apple"], "nosuchscheme://x")
 
 
+@pytest.mark.slow  # a Ray cluster (~15 s); the cache test above covers S3 in the default run
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 def test_batch_embedding_on_ray_writes_to_object_storage_and_resumes(bucket):
     """The Ray batch embedding's output table under an s3:// URI: every id once, the vectors

@@ -173,6 +173,7 @@ print("finished", flush=True)
 """
 
 
+@pytest.mark.slow  # ~15-20 s
 def test_a_run_whose_driver_is_killed_resumes_with_only_the_missing_rows(cluster, lines,
                                                                          tfidf, tmp_path):
     """A driver process (on the same cluster) is SIGKILLed after its third commit: the table
@@ -252,6 +253,7 @@ def index_contents(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+@pytest.mark.slow  # ~15-20 s
 def test_cli_index_build_on_ray_gives_the_same_index(cluster, photo_pipeline, photo_folder,
                                                      tmp_path, monkeypatch):
     """`jointspace index build --ray` over 24 photos and 48 captions: the same report and the

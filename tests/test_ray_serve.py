@@ -106,6 +106,7 @@ def served(cluster, photo_index, tmp_path_factory):
         server.proc.kill()
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 def test_page_health_items_thumbnails_and_docs(served):
     health = httpx.get(f"{served.url}/health").json()
     assert health["status"] == "ok"
@@ -132,6 +133,7 @@ def same_results(got: list, want: list) -> None:
     assert [g[2] for g in got] == pytest.approx([w[2] for w in want], abs=1e-5)
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 @pytest.mark.parametrize("query", [
     {"text": "a ginger cat lying down", "k": 5},
     {"text": ["a rocket on the launch pad", "-galaxies in deep space"], "k": 8},
@@ -143,6 +145,7 @@ def test_text_search_answers_what_the_in_process_app_answers(served, local, quer
                  results(local.post("/search", json=query)))
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 def test_image_upload_search_and_a_bad_upload(served, local, photo_index):
     image = (photo_index[1] / "rocket" / "1.png").read_bytes()
     files = {"image": ("q.png", image, "image/png")}
@@ -156,6 +159,7 @@ def test_image_upload_search_and_a_bad_upload(served, local, photo_index):
     assert bad.status_code in (400, 415, 422) and "image" in bad.json()["detail"]
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 def test_both_replicas_answer_and_each_batches_its_queries(served):
     from ray import serve
 
@@ -177,6 +181,7 @@ def test_both_replicas_answer_and_each_batches_its_queries(served):
         assert health.json()["batches"]["recent"] >= 1
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 def test_ctrl_c_removes_the_deployment(served):
     assert served.stop() == 0, served.log.read_text()
     assert "stopped" in served.log.read_text()
@@ -187,6 +192,7 @@ def test_ctrl_c_removes_the_deployment(served):
     assert not [a for a in named if a["namespace"] == "serve"], named
 
 
+@pytest.mark.slow  # a Ray cluster and a Serve deployment (~1 min with its fixtures)
 def test_the_app_lifespan_runs_in_a_replica(cluster, photo_index, tmp_path):
     """The micro-batcher's task runs in the replica's event loop, and removing the
     deployment runs the app's lifespan shutdown there (which stops that task)."""
