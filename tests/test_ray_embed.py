@@ -68,6 +68,7 @@ def assert_each_once(uri, name, ids, want):
     np.testing.assert_allclose(vectors, want[[row[i] for i in got_ids]], atol=1e-6)
 
 
+@pytest.mark.slow  # ~15 s; the killed-worker test checks the vectors in the default run
 def test_ray_embedding_equals_the_in_process_one_and_a_rerun_adds_nothing(
         cluster, lines, tfidf, tmp_path):
     """400 captions through 2 actors, 37 a batch: the table's vectors equal
@@ -218,6 +219,7 @@ def invoke(*args: Any) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow  # ~15 s; the killed-worker test checks the vectors in the default run
 def test_cli_encode_on_ray_writes_the_npy_rows_to_a_table(cluster, lines, tmp_path):
     """`jointspace encode --ray` gives the rows `jointspace encode` writes to .npy (ids are
     the row numbers), from a text file and from the LanceDB table it wrote."""
